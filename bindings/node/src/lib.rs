@@ -1,0 +1,1 @@
+//! Node.js binding (napi-rs): filled in by the binding work.

@@ -1,0 +1,22 @@
+//! The circuit breaker: stop calling a dependency that is failing or slow, probe it now and
+//! then, and resume when it has recovered.
+//!
+//! [`BreakerCore`] is the sans-IO state machine; [`CircuitBreaker`] is the thread-safe Rust
+//! adapter with a clock, RAII permits, `call` helpers and listeners.
+
+mod config;
+mod machine;
+mod shared;
+mod snapshot;
+mod window;
+
+pub use config::{
+    BackoffConfig, BreakerConfig, BreakerConfigBuilder, WindowConfig, count_from_f64,
+    duration_from_millis, duration_from_secs,
+};
+pub use machine::{
+    BreakerCore, BreakerMetrics, BreakerState, Outcome, PermitTicket, Rejected, RejectionReason,
+    Transition, TransitionReason,
+};
+pub use shared::{CallError, CircuitBreaker, Event, Permit};
+pub use snapshot::{SNAPSHOT_VERSION, Snapshot, SnapshotBucket, SnapshotTotals, SnapshotWindow};

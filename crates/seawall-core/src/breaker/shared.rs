@@ -1,0 +1,302 @@
+//! [`CircuitBreaker`]: the core state machine behind a lock, with a clock and RAII permits.
+//!
+//! The lock is held only for the decision (a few dozen nanoseconds), never while the user's
+//! call runs, and listeners are called after it is released so they may use the breaker.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+use super::config::BreakerConfig;
+use super::machine::{
+    BreakerCore, BreakerMetrics, BreakerState, Outcome, PermitTicket, Rejected, Transition,
+};
+use super::snapshot::Snapshot;
+use crate::error::SnapshotError;
+use crate::time::{Clock, MonotonicClock, Timestamp};
+
+/// Something a listener hears about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The state changed.
+    StateChange(Transition),
+    /// A call was rejected.
+    Rejected(Rejected),
+}
+
+type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
+
+struct Inner {
+    core: Mutex<BreakerCore>,
+    clock: Arc<dyn Clock>,
+    listeners: RwLock<Vec<Listener>>,
+    has_listeners: AtomicBool,
+}
+
+/// A thread-safe circuit breaker. Cloning is cheap and clones share state.
+///
+/// ```
+/// use seawall_core::{BreakerConfig, CircuitBreaker, CallError};
+///
+/// let breaker = CircuitBreaker::new(BreakerConfig::builder().minimum_calls(5).build()?);
+/// let answer: Result<u32, CallError<std::io::Error>> = breaker.call_sync(|| Ok(42));
+/// assert_eq!(answer.unwrap(), 42);
+/// # Ok::<(), seawall_core::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct CircuitBreaker {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The error of a call made through the breaker: rejected, or the call's own error.
+#[derive(Debug)]
+pub enum CallError<E> {
+    /// The breaker did not let the call through.
+    Rejected(Rejected),
+    /// The call ran and failed.
+    Inner(E),
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for CallError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Rejected(r) => r.fmt(f),
+            CallError::Inner(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for CallError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CallError::Rejected(r) => Some(r),
+            CallError::Inner(e) => Some(e),
+        }
+    }
+}
+
+impl CircuitBreaker {
+    /// A closed breaker on the real monotonic clock.
+    pub fn new(config: BreakerConfig) -> Self {
+        Self::with_clock(config, MonotonicClock)
+    }
+
+    /// A closed breaker reading `clock` (a [`ManualClock`](crate::ManualClock) in tests).
+    pub fn with_clock(config: BreakerConfig, clock: impl Clock) -> Self {
+        CircuitBreaker {
+            inner: Arc::new(Inner {
+                core: Mutex::new(BreakerCore::new(config)),
+                clock: Arc::new(clock),
+                listeners: RwLock::new(Vec::new()),
+                has_listeners: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// Runs `f` on the core under the lock, then tells listeners about transitions it caused.
+    fn with_core<R>(&self, f: impl FnOnce(&mut BreakerCore, Timestamp) -> R) -> R {
+        let now = self.now();
+        let mut core = self.inner.core.lock();
+        let r = f(&mut core, now);
+        if core.has_transitions() {
+            if self.inner.has_listeners.load(Ordering::Relaxed) {
+                let mut transitions = Vec::new();
+                while let Some(t) = core.poll_transition() {
+                    transitions.push(t);
+                }
+                drop(core);
+                for t in transitions {
+                    self.emit(&Event::StateChange(t));
+                }
+            } else {
+                while core.poll_transition().is_some() {}
+            }
+        }
+        r
+    }
+
+    fn emit(&self, event: &Event) {
+        // Clone the list so a listener may add listeners without deadlocking.
+        let listeners = self.inner.listeners.read().clone();
+        for l in &listeners {
+            l(event);
+        }
+    }
+
+    /// Calls `listener` on every state change and rejection, after the breaker's lock is
+    /// released. Listeners run on the thread that caused the event; keep them short.
+    pub fn on_event(&self, listener: impl Fn(&Event) + Send + Sync + 'static) {
+        self.inner.listeners.write().push(Arc::new(listener));
+        self.inner.has_listeners.store(true, Ordering::Relaxed);
+    }
+
+    /// Admits a call, or says why not and when to retry. The permit records exactly one
+    /// outcome; dropped unrecorded, it is released as ignored.
+    pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
+        match self.with_core(|c, now| c.try_acquire(now)) {
+            Ok(ticket) => Ok(Permit {
+                breaker: self,
+                ticket: Some(ticket),
+            }),
+            Err(rejected) => {
+                if self.inner.has_listeners.load(Ordering::Relaxed) {
+                    self.emit(&Event::Rejected(rejected));
+                }
+                Err(rejected)
+            }
+        }
+    }
+
+    fn record(&self, ticket: PermitTicket, outcome: Outcome) {
+        self.with_core(|c, now| c.record(ticket, outcome, now));
+    }
+
+    /// Runs `f` if the breaker admits it; `Err` counts as a failure, `Ok` as a success.
+    /// A future dropped before it finishes (a cancelled request) records nothing.
+    pub async fn call<T, E, F, Fut>(&self, f: F) -> Result<T, CallError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.call_with(default_classify, f).await
+    }
+
+    /// Like [`call`](Self::call), with `classify` deciding what counts as a failure (e.g. only
+    /// server errors, not "not found").
+    pub async fn call_with<T, E, F, Fut, C>(&self, classify: C, f: F) -> Result<T, CallError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: FnOnce(&Result<T, E>) -> Outcome,
+    {
+        let permit = self.try_acquire().map_err(CallError::Rejected)?;
+        let result = f().await;
+        permit.record(classify(&result));
+        result.map_err(CallError::Inner)
+    }
+
+    /// Runs the blocking `f` if the breaker admits it; `Err` counts as a failure.
+    pub fn call_sync<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
+        self.call_sync_with(default_classify, f)
+    }
+
+    /// Like [`call_sync`](Self::call_sync), with `classify` deciding what counts as a failure.
+    pub fn call_sync_with<T, E>(
+        &self,
+        classify: impl FnOnce(&Result<T, E>) -> Outcome,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, CallError<E>> {
+        let permit = self.try_acquire().map_err(CallError::Rejected)?;
+        let result = f();
+        permit.record(classify(&result));
+        result.map_err(CallError::Inner)
+    }
+
+    /// The current state.
+    pub fn state(&self) -> BreakerState {
+        self.with_core(|c, now| c.state(now))
+    }
+
+    /// The current numbers.
+    pub fn metrics(&self) -> BreakerMetrics {
+        self.with_core(|c, now| c.metrics(now))
+    }
+
+    /// Rejects every call until [`reset`](Self::reset) or another manual change.
+    pub fn force_open(&self) {
+        self.with_core(|c, now| c.force_open(now));
+    }
+
+    /// Permits every call and records nothing until another manual change.
+    pub fn disable(&self) {
+        self.with_core(|c, now| c.disable(now));
+    }
+
+    /// Records outcomes but never rejects, until another manual change.
+    pub fn metrics_only(&self) {
+        self.with_core(|c, now| c.metrics_only(now));
+    }
+
+    /// Closed, with an empty window and the base open duration.
+    pub fn reset(&self) {
+        self.with_core(|c, now| c.reset(now));
+    }
+
+    /// The state, for [`restore`](Self::restore) here or in another process or language.
+    pub fn snapshot(&self) -> Snapshot {
+        self.with_core(|c, now| c.snapshot(now))
+    }
+
+    /// Resumes from a snapshot.
+    pub fn restore(&self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
+        self.with_core(|c, now| c.restore(snapshot, now))
+    }
+}
+
+fn default_classify<T, E>(r: &Result<T, E>) -> Outcome {
+    if r.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    }
+}
+
+/// Permission to make one call. Record how it went with [`success`](Self::success),
+/// [`failure`](Self::failure) or [`ignore`](Self::ignore); dropping it unrecorded counts as
+/// ignored, so a half-open probe slot is never lost.
+#[must_use = "dropping a permit at once records the call as ignored"]
+pub struct Permit<'a> {
+    breaker: &'a CircuitBreaker,
+    ticket: Option<PermitTicket>,
+}
+
+impl std::fmt::Debug for Permit<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Permit")
+            .field("ticket", &self.ticket)
+            .finish()
+    }
+}
+
+impl Permit<'_> {
+    /// Records `outcome`.
+    pub fn record(mut self, outcome: Outcome) {
+        if let Some(t) = self.ticket.take() {
+            self.breaker.record(t, outcome);
+        }
+    }
+    /// The call succeeded.
+    pub fn success(self) {
+        self.record(Outcome::Success)
+    }
+    /// The call failed.
+    pub fn failure(self) {
+        self.record(Outcome::Failure)
+    }
+    /// The call should not count either way.
+    pub fn ignore(self) {
+        self.record(Outcome::Ignored)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.ticket.take() {
+            self.breaker.record(t, Outcome::Ignored);
+        }
+    }
+}

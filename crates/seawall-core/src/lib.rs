@@ -1,0 +1,18 @@
+//! Seawall's core: deterministic, sans-IO resilience state machines.
+//!
+//! Every primitive here takes the current time as an argument and returns a decision. Nothing
+//! reads a clock, spawns a task or sleeps, which is what lets the same logic run under tokio, the
+//! Node.js event loop and asyncio, and lets tests replay hours of virtual time in microseconds.
+//! The Rust adapters built on top ([`CircuitBreaker`]) add a [`Clock`], locking and RAII permits.
+
+pub mod breaker;
+mod error;
+mod time;
+
+pub use breaker::{
+    BackoffConfig, BreakerConfig, BreakerConfigBuilder, BreakerCore, BreakerMetrics, BreakerState,
+    CallError, CircuitBreaker, Event, Outcome, Permit, PermitTicket, Rejected, RejectionReason,
+    Snapshot, Transition, TransitionReason, WindowConfig,
+};
+pub use error::{ConfigError, FieldKind, SnapshotError};
+pub use time::{Clock, ManualClock, MonotonicClock, Timestamp};
