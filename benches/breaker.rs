@@ -43,7 +43,7 @@ fn closed_path(c: &mut Criterion) {
         b.iter(|| {
             i = i.wrapping_add(1);
             let permit = mixed.try_acquire().expect("stays closed at 10 % failures");
-            permit.record(if i % 10 == 0 {
+            permit.record(if i.is_multiple_of(10) {
                 Outcome::Failure
             } else {
                 Outcome::Success

@@ -52,7 +52,9 @@ pub enum SnapshotError {
     #[error("breaker snapshot is not valid: {0}")]
     Malformed(String),
     /// Written by a newer Seawall than this one.
-    #[error("breaker snapshot version {found} is not supported (this Seawall reads version {supported})")]
+    #[error(
+        "breaker snapshot version {found} is not supported (this Seawall reads version {supported})"
+    )]
     UnsupportedVersion {
         /// The version in the snapshot.
         found: u32,

@@ -235,7 +235,13 @@ impl BreakerConfigBuilder {
         }
         match c.window {
             WindowConfig::Count { size } => {
-                check_count("window.size", size, 1, MAX_COUNT, "an integer in [1, 1000000]")?;
+                check_count(
+                    "window.size",
+                    size,
+                    1,
+                    MAX_COUNT,
+                    "an integer in [1, 1000000]",
+                )?;
             }
             WindowConfig::Time { duration, buckets } => {
                 check_duration("window.duration", duration)?;
@@ -442,7 +448,10 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(e.field, "failure_rate_threshold");
-        let e = BreakerConfig::builder().count_window(0).build().unwrap_err();
+        let e = BreakerConfig::builder()
+            .count_window(0)
+            .build()
+            .unwrap_err();
         assert_eq!(e.field, "window.size");
         let e = BreakerConfig::builder()
             .open_duration(Duration::ZERO)

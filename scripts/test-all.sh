@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Every test, from a fresh clone: Rust (fmt, clippy, tests, examples), then the Node and Python
+# bindings (each script installs its own tools from the registries, builds the binding, runs its
+# tests, type-checks its stubs and checks that its package installs into a clean place).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "Rust example"
+cargo run --quiet --example flaky_dependency >/dev/null
+
+step "Node.js binding"
+bash bindings/node/scripts/test.sh
+
+step "Python binding"
+bash bindings/python/scripts/test.sh
+
+step "all tests passed"
