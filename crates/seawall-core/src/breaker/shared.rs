@@ -31,7 +31,8 @@ type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
 struct Inner {
     core: Mutex<BreakerCore>,
     clock: Arc<dyn Clock>,
-    listeners: RwLock<Vec<Listener>>,
+    /// Replaced whole on registration so emitting clones an `Arc`, never the list.
+    listeners: RwLock<Arc<Vec<Listener>>>,
     has_listeners: AtomicBool,
 }
 
@@ -97,7 +98,7 @@ impl CircuitBreaker {
             inner: Arc::new(Inner {
                 core: Mutex::new(BreakerCore::new(config)),
                 clock: Arc::new(clock),
-                listeners: RwLock::new(Vec::new()),
+                listeners: RwLock::new(Arc::new(Vec::new())),
                 has_listeners: AtomicBool::new(false),
             }),
         }
@@ -130,9 +131,9 @@ impl CircuitBreaker {
     }
 
     fn emit(&self, event: &Event) {
-        // Clone the list so a listener may add listeners without deadlocking.
-        let listeners = self.inner.listeners.read().clone();
-        for l in &listeners {
+        // Hold a reference, not the lock, so a listener may add listeners without deadlocking.
+        let listeners = Arc::clone(&self.inner.listeners.read());
+        for l in listeners.iter() {
             l(event);
         }
     }
@@ -140,7 +141,10 @@ impl CircuitBreaker {
     /// Calls `listener` on every state change and rejection, after the breaker's lock is
     /// released. Listeners run on the thread that caused the event; keep them short.
     pub fn on_event(&self, listener: impl Fn(&Event) + Send + Sync + 'static) {
-        self.inner.listeners.write().push(Arc::new(listener));
+        let mut listeners = self.inner.listeners.write();
+        let mut next = Vec::clone(&listeners);
+        next.push(Arc::new(listener));
+        *listeners = Arc::new(next);
         self.inner.has_listeners.store(true, Ordering::Relaxed);
     }
 
