@@ -375,7 +375,7 @@ pub(crate) fn format_duration(d: Duration) -> String {
 }
 
 /// Converts a binding's millisecond number into a duration for `field`, rejecting NaN,
-/// infinities, negatives and values past [`MAX_DURATION`] with the field's name. Range checks
+/// infinities, negatives and values past 24 h with the field's name. Range checks
 /// proper happen in [`BreakerConfigBuilder::build`].
 pub fn duration_from_millis(field: &'static str, millis: f64) -> Result<Duration, ConfigError> {
     duration_from_secs_impl(field, millis / 1000.0, millis, "ms")
