@@ -16,6 +16,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace
 
+step "cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p seawall -p seawall-core --quiet
+
 step "Rust example"
 cargo run --quiet --example flaky_dependency >/dev/null
 
