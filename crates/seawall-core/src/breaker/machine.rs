@@ -233,7 +233,11 @@ pub(crate) enum Phase {
         until: Timestamp,
     },
     HalfOpen {
-        since: Timestamp,
+        /// When this process entered (or restored) the trial.
+        entered: Timestamp,
+        /// Time the trial had already run before `entered` (non-zero only after a restore;
+        /// kept apart because a timestamp cannot go below the clock's origin).
+        elapsed_before: u64,
         in_flight: u32,
         completed: u32,
         failures: u32,
@@ -445,7 +449,13 @@ impl BreakerCore {
 
     /// Decides as soon as the outcome of the trial is certain: the rates are over all
     /// `half_open_calls` probes, so enough failures reopen before the last probe finishes.
-    fn judge_half_open(&mut self, completed: u32, failures: u32, slow: u32, now: Timestamp) {
+    pub(crate) fn judge_half_open(
+        &mut self,
+        completed: u32,
+        failures: u32,
+        slow: u32,
+        now: Timestamp,
+    ) {
         let n = self.config.half_open_calls;
         if rate_reached(failures, n, self.config.failure_rate_threshold) {
             self.open(TransitionReason::ProbesFailed, now);
@@ -465,7 +475,8 @@ impl BreakerCore {
             Phase::Open { until } if now >= until => {
                 self.enter(
                     Phase::HalfOpen {
-                        since: now,
+                        entered: now,
+                        elapsed_before: 0,
                         in_flight: 0,
                         completed: 0,
                         failures: 0,
@@ -475,9 +486,13 @@ impl BreakerCore {
                     now,
                 );
             }
-            Phase::HalfOpen { since, .. } => {
+            Phase::HalfOpen {
+                entered,
+                elapsed_before,
+                ..
+            } => {
                 if let Some(max) = self.config.max_half_open_duration
-                    && now.saturating_duration_since(since) >= max
+                    && half_open_elapsed(entered, elapsed_before, now) >= duration_nanos(max)
                 {
                     self.open(TransitionReason::HalfOpenTimeout, now);
                 }
@@ -649,6 +664,11 @@ impl BreakerCore {
             self.enter(Phase::Closed, TransitionReason::Reset, now);
         }
     }
+}
+
+/// Nanoseconds a half-open trial has run at `now`.
+pub(crate) fn half_open_elapsed(entered: Timestamp, elapsed_before: u64, now: Timestamp) -> u64 {
+    elapsed_before.saturating_add(now.as_nanos().saturating_sub(entered.as_nanos()))
 }
 
 fn rate_reached(part: u32, whole: u32, threshold_percent: f64) -> bool {

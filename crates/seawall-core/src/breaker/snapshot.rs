@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::machine::{BreakerCore, BreakerState, Phase, TransitionReason};
+use super::machine::{BreakerCore, BreakerState, Phase, TransitionReason, half_open_elapsed};
 use super::window::{CallRecord, Totals, Window};
 use crate::error::SnapshotError;
 use crate::time::Timestamp;
@@ -140,14 +140,15 @@ impl BreakerCore {
                 None,
             ),
             Phase::HalfOpen {
-                since,
+                entered,
+                elapsed_before,
                 completed,
                 failures,
                 slow,
                 ..
             } => (
                 None,
-                Some(now.as_nanos().saturating_sub(since.as_nanos())),
+                Some(half_open_elapsed(entered, elapsed_before, now)),
                 Some(SnapshotTotals {
                     calls: completed,
                     failures,
@@ -214,9 +215,9 @@ impl BreakerCore {
                         probes.calls
                     )));
                 }
-                let elapsed = snapshot.half_open_elapsed_ns.unwrap_or(0);
                 Phase::HalfOpen {
-                    since: Timestamp::from_nanos(now.as_nanos().saturating_sub(elapsed)),
+                    entered: now,
+                    elapsed_before: snapshot.half_open_elapsed_ns.unwrap_or(0),
                     in_flight: 0,
                     completed: probes.calls,
                     failures: probes.failures,
@@ -262,6 +263,19 @@ impl BreakerCore {
         self.window = window;
         self.consecutive_failures = snapshot.consecutive_failures;
         self.consecutive_opens = snapshot.consecutive_opens;
+        // The restored trial may already be decided (this breaker may judge over fewer probes
+        // than the exporter did), or may have outlived `max_half_open_duration`: settle it now
+        // rather than leave it waiting for probes that will never come.
+        if let Phase::HalfOpen {
+            completed,
+            failures,
+            slow,
+            ..
+        } = self.phase
+        {
+            self.judge_half_open(completed, failures, slow, now);
+            self.state(now);
+        }
         Ok(())
     }
 }

@@ -133,8 +133,10 @@ impl TimeWindow {
         }
     }
 
+    /// The slice holding `now`, offset by the number of buckets so that a restored bucket up to
+    /// a whole window older than the clock's origin still has a slice index.
     fn slice_of(&self, now: Timestamp) -> u64 {
-        now.as_nanos() / self.width_nanos
+        now.as_nanos() / self.width_nanos + self.buckets.len() as u64
     }
 
     /// Expires every bucket that fell out of the window by `now`.

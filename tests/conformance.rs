@@ -1,0 +1,857 @@
+//! Replays every conformance vector in `tests/conformance/breaker/` through the public Rust API.
+//!
+//! The vectors are the specification shared with the Node and Python suites (the format is in
+//! `tests/conformance/README.md`). This replayer is deliberately strict about the files
+//! themselves: an unknown key or op is reported rather than skipped, because a misspelt `expect`
+//! would otherwise turn a check into a step that cannot fail. All files run in one test so that
+//! a single run lists every disagreement; within a file, replay stops at the first one, since
+//! later steps assume the earlier decisions.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use seawall::breaker::{count_from_f64, duration_from_millis};
+use seawall::{
+    BackoffConfig, BreakerConfig, BreakerMetrics, CircuitBreaker, ConfigError, Event, ManualClock,
+    Permit, Rejected, Snapshot, Timestamp, Transition, WindowConfig,
+};
+use serde_json::{Map, Value};
+
+/// Tolerance for rates, which are percentages computed by division.
+const RATE_TOLERANCE: f64 = 1e-9;
+
+#[test]
+fn conformance_vectors() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/breaker");
+    let files = vector_files(&dir);
+    assert!(
+        !files.is_empty(),
+        "no conformance vectors found in {}: an empty directory must not pass",
+        dir.display()
+    );
+    let mut failures = Vec::new();
+    for path in &files {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        if let Err(e) = run_file(path) {
+            failures.push(format!("{name}: {e}"));
+        }
+    }
+    if !failures.is_empty() {
+        let mut report = format!(
+            "{} of {} conformance vectors disagree:\n",
+            failures.len(),
+            files.len()
+        );
+        for f in &failures {
+            let _ = writeln!(report, "  - {f}");
+        }
+        panic!("{report}");
+    }
+    eprintln!("{} conformance vectors agree", files.len());
+}
+
+fn vector_files(dir: &Path) -> Vec<PathBuf> {
+    let entries = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read conformance directory {}: {e}", dir.display()));
+    let mut files: Vec<PathBuf> = entries
+        .map(|entry| {
+            entry
+                .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+                .path()
+        })
+        .filter(|p| p.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn run_file(path: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    let doc: Value = serde_json::from_str(&text).map_err(|e| format!("not valid JSON: {e}"))?;
+    let doc = as_object(&doc, "the file")?;
+    check_keys(
+        doc,
+        &["name", "description", "config", "steps", "expect_error"],
+        "the file",
+    )?;
+    match doc.get("name") {
+        Some(Value::String(_)) => {}
+        _ => return Err("the file needs a string `name`".into()),
+    }
+    let config_json = match doc.get("config") {
+        Some(c) => c,
+        None => return Err("the file needs a `config` object".into()),
+    };
+    let built = config_from_json(config_json)?;
+    match (doc.get("expect_error"), doc.get("steps")) {
+        (Some(expected), None) => check_config_error(built, expected),
+        (None, Some(Value::Array(steps))) => {
+            let config = built.map_err(|e| {
+                format!(
+                    "config rejected ({} error on `{}`): {}",
+                    e.kind, e.field, e.message
+                )
+            })?;
+            Replay::run(config, steps)
+        }
+        _ => Err("the file needs either `steps` (a list) or `expect_error`, not both".into()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+/// A configuration the library refused, in the vocabulary of the vectors.
+#[derive(Debug)]
+struct Invalid {
+    field: String,
+    /// `range` (the core's [`ConfigError`]) or `type` (a JSON value Rust cannot even express).
+    kind: &'static str,
+    message: String,
+}
+
+impl From<ConfigError> for Invalid {
+    fn from(e: ConfigError) -> Self {
+        Invalid {
+            field: e.field.to_string(),
+            kind: "range",
+            message: e.to_string(),
+        }
+    }
+}
+
+fn type_error(field: &str, expected: &str, got: &Value) -> Invalid {
+    Invalid {
+        field: field.to_string(),
+        kind: "type",
+        message: format!("{field} must be {expected}, got {got}"),
+    }
+}
+
+fn check_config_error(
+    built: Result<BreakerConfig, Invalid>,
+    expected: &Value,
+) -> Result<(), String> {
+    let expected = as_object(expected, "expect_error")?;
+    check_keys(expected, &["field", "kind"], "expect_error")?;
+    let field = str_field(expected, "field", "expect_error")?;
+    let kind = str_field(expected, "kind", "expect_error")?;
+    if kind != "range" && kind != "type" {
+        return Err(format!(
+            "expect_error.kind must be `range` or `type`, not {kind:?}"
+        ));
+    }
+    match built {
+        Ok(config) => Err(format!(
+            "expected a {kind} error on `{field}`, but the config was accepted: {config:?}"
+        )),
+        Err(e) if e.field == field && e.kind == kind => {
+            if e.message.contains(field) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the {kind} error on `{field}` does not name the field: {:?}",
+                    e.message
+                ))
+            }
+        }
+        Err(e) => Err(format!(
+            "expected a {kind} error on `{field}`, got a {} error on `{}`: {}",
+            e.kind, e.field, e.message
+        )),
+    }
+}
+
+/// Converts a vector's `config` into a [`BreakerConfig`]. The outer `Err` is a malformed vector;
+/// the inner one is the library refusing the configuration.
+fn config_from_json(v: &Value) -> Result<Result<BreakerConfig, Invalid>, String> {
+    let obj = as_object(v, "config")?;
+    check_keys(
+        obj,
+        &[
+            "failure_rate_threshold",
+            "slow_call_rate_threshold",
+            "slow_call_duration_ms",
+            "window",
+            "minimum_calls",
+            "consecutive_failures",
+            "open_duration_ms",
+            "backoff",
+            "half_open_calls",
+            "max_half_open_duration_ms",
+            "seed",
+        ],
+        "config",
+    )?;
+    check_variant_keys(
+        obj,
+        "window",
+        &[("count", &["size"]), ("time", &["duration_ms", "buckets"])],
+    )?;
+    check_variant_keys(
+        obj,
+        "backoff",
+        &[
+            ("fixed", &[]),
+            (
+                "exponential",
+                &["multiplier", "max_open_duration_ms", "jitter"],
+            ),
+        ],
+    )?;
+    Ok(build_config(obj))
+}
+
+/// Catches misspelt keys inside `window` / `backoff` of a known kind. Values of the wrong type
+/// and unknown kinds are left to the conversion, which reports them as the library would.
+fn check_variant_keys(
+    config: &Map<String, Value>,
+    key: &str,
+    variants: &[(&str, &[&str])],
+) -> Result<(), String> {
+    let Some(Value::Object(obj)) = config.get(key) else {
+        return Ok(());
+    };
+    let kind = obj.get("kind").and_then(Value::as_str);
+    for (name, keys) in variants {
+        if kind == Some(*name) {
+            let mut allowed = vec!["kind"];
+            allowed.extend_from_slice(keys);
+            return check_keys(obj, &allowed, &format!("config.{key} ({name})"));
+        }
+    }
+    Ok(())
+}
+
+fn build_config(obj: &Map<String, Value>) -> Result<BreakerConfig, Invalid> {
+    let mut b = BreakerConfig::builder();
+    if let Some(v) = obj.get("failure_rate_threshold") {
+        b = b.failure_rate_threshold(number(v, "failure_rate_threshold")?);
+    }
+    if let Some(v) = obj.get("slow_call_rate_threshold") {
+        b = b.slow_call_rate_threshold(number(v, "slow_call_rate_threshold")?);
+    }
+    if let Some(v) = obj.get("slow_call_duration_ms") {
+        b = b.slow_call_duration(optional_duration(v, "slow_call_duration")?);
+    }
+    if let Some(v) = obj.get("window") {
+        b = b.window(window(v)?);
+    }
+    if let Some(v) = obj.get("minimum_calls") {
+        b = b.minimum_calls(count(v, "minimum_calls")?);
+    }
+    if let Some(v) = obj.get("consecutive_failures") {
+        let n = match v {
+            Value::Null => None,
+            v => Some(count(v, "consecutive_failures")?),
+        };
+        b = b.consecutive_failures(n);
+    }
+    if let Some(v) = obj.get("open_duration_ms") {
+        b = b.open_duration(duration(v, "open_duration")?);
+    }
+    if let Some(v) = obj.get("backoff") {
+        b = b.backoff(backoff(v)?);
+    }
+    if let Some(v) = obj.get("half_open_calls") {
+        b = b.half_open_calls(count(v, "half_open_calls")?);
+    }
+    if let Some(v) = obj.get("max_half_open_duration_ms") {
+        b = b.max_half_open_duration(optional_duration(v, "max_half_open_duration")?);
+    }
+    if let Some(v) = obj.get("seed") {
+        let seed = match v {
+            Value::Number(n) => n.as_u64().ok_or_else(|| Invalid {
+                field: "seed".into(),
+                kind: "range",
+                message: format!("seed must be a non-negative integer, got {n}"),
+            })?,
+            other => return Err(type_error("seed", "an integer", other)),
+        };
+        b = b.seed(Some(seed));
+    }
+    Ok(b.build()?)
+}
+
+fn number(v: &Value, field: &'static str) -> Result<f64, Invalid> {
+    v.as_f64().ok_or_else(|| type_error(field, "a number", v))
+}
+
+fn count(v: &Value, field: &'static str) -> Result<u32, Invalid> {
+    Ok(count_from_f64(field, number(v, field)?)?)
+}
+
+fn duration(v: &Value, field: &'static str) -> Result<Duration, Invalid> {
+    Ok(duration_from_millis(field, number(v, field)?)?)
+}
+
+fn optional_duration(v: &Value, field: &'static str) -> Result<Option<Duration>, Invalid> {
+    match v {
+        Value::Null => Ok(None),
+        v => Ok(Some(duration(v, field)?)),
+    }
+}
+
+/// A sub-object field that must be present: absent reads as `undefined`, a type error.
+fn required<'a>(obj: &'a Map<String, Value>, key: &str, field: &str) -> Result<&'a Value, Invalid> {
+    obj.get(key)
+        .ok_or_else(|| type_error(field, "present", &Value::Null))
+}
+
+fn kind_of<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, Invalid> {
+    match required(obj, "kind", field)? {
+        Value::String(s) => Ok(s),
+        other => Err(type_error(field, "a string", other)),
+    }
+}
+
+fn window(v: &Value) -> Result<WindowConfig, Invalid> {
+    let Value::Object(obj) = v else {
+        return Err(type_error("window", "an object", v));
+    };
+    match kind_of(obj, "window.kind")? {
+        "count" => {
+            let size = count(required(obj, "size", "window.size")?, "window.size")?;
+            Ok(WindowConfig::Count { size })
+        }
+        "time" => {
+            let duration = duration(
+                required(obj, "duration_ms", "window.duration")?,
+                "window.duration",
+            )?;
+            let buckets = count(
+                required(obj, "buckets", "window.buckets")?,
+                "window.buckets",
+            )?;
+            Ok(WindowConfig::Time { duration, buckets })
+        }
+        other => Err(Invalid {
+            field: "window.kind".into(),
+            kind: "range",
+            message: format!("window.kind must be \"count\" or \"time\", got {other:?}"),
+        }),
+    }
+}
+
+fn backoff(v: &Value) -> Result<BackoffConfig, Invalid> {
+    let Value::Object(obj) = v else {
+        return Err(type_error("backoff", "an object", v));
+    };
+    match kind_of(obj, "backoff.kind")? {
+        "fixed" => Ok(BackoffConfig::Fixed),
+        "exponential" => {
+            let multiplier = number(
+                required(obj, "multiplier", "backoff.multiplier")?,
+                "backoff.multiplier",
+            )?;
+            let max_open_duration = duration(
+                required(obj, "max_open_duration_ms", "backoff.max_open_duration")?,
+                "backoff.max_open_duration",
+            )?;
+            let jitter = number(required(obj, "jitter", "backoff.jitter")?, "backoff.jitter")?;
+            Ok(BackoffConfig::Exponential {
+                multiplier,
+                max_open_duration,
+                jitter,
+            })
+        }
+        other => Err(Invalid {
+            field: "backoff.kind".into(),
+            kind: "range",
+            message: format!("backoff.kind must be \"fixed\" or \"exponential\", got {other:?}"),
+        }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replaying steps
+
+struct Replay<'b> {
+    clock: ManualClock,
+    /// Every breaker the file will use, built up front so permits can borrow them: index 0 is
+    /// the original, each `"fresh": true` restore moves on to the next.
+    breakers: &'b [CircuitBreaker],
+    logs: Vec<Arc<Mutex<Vec<Transition>>>>,
+    current: usize,
+    now_ms: f64,
+    permits: HashMap<String, Permit<'b>>,
+    saved: HashMap<String, Value>,
+}
+
+impl<'b> Replay<'b> {
+    fn run(config: BreakerConfig, steps: &[Value]) -> Result<(), String> {
+        let fresh_restores = steps
+            .iter()
+            .filter(|s| s.get("op") == Some(&Value::from("restore")))
+            .filter(|s| s.get("fresh") == Some(&Value::Bool(true)))
+            .count();
+        let clock = ManualClock::new();
+        let mut logs = Vec::new();
+        let breakers: Vec<CircuitBreaker> = (0..=fresh_restores)
+            .map(|_| {
+                let breaker = CircuitBreaker::with_clock(config.clone(), clock.clone());
+                let log: Arc<Mutex<Vec<Transition>>> = Arc::default();
+                let sink = Arc::clone(&log);
+                breaker.on_event(move |event| {
+                    if let Event::StateChange(t) = event {
+                        sink.lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .push(*t);
+                    }
+                });
+                logs.push(log);
+                breaker
+            })
+            .collect();
+        let mut replay = Replay {
+            clock,
+            breakers: &breakers,
+            logs,
+            current: 0,
+            now_ms: 0.0,
+            permits: HashMap::new(),
+            saved: HashMap::new(),
+        };
+        for (i, step) in steps.iter().enumerate() {
+            let op = step.get("op").and_then(Value::as_str).unwrap_or("?");
+            replay
+                .step(step)
+                .map_err(|e| format!("steps[{i}] ({op}): {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn breaker(&self) -> &'b CircuitBreaker {
+        &self.breakers[self.current]
+    }
+
+    fn step(&mut self, step: &Value) -> Result<(), String> {
+        let obj = as_object(step, "a step")?;
+        let op = str_field(obj, "op", "a step")?;
+        let allowed: &[&str] = match op {
+            "acquire" => &[
+                "id",
+                "expect",
+                "reason",
+                "retry_after_ms",
+                "retry_after_ms_between",
+            ],
+            "record" => &["id", "outcome"],
+            "release" => &["id"],
+            "call" => &["outcome", "count", "expect"],
+            "state" | "metrics" | "events" => &["expect"],
+            "force_open" | "disable" | "metrics_only" | "reset" => &[],
+            "snapshot" => &["expect", "save_as"],
+            "restore" => &["snapshot", "from", "fresh", "expect_error"],
+            other => return Err(format!("unknown op {other:?}")),
+        };
+        let mut all = vec!["op", "t"];
+        all.extend_from_slice(allowed);
+        check_keys(obj, &all, op)?;
+        if let Some(t) = obj.get("t") {
+            self.set_time(t)?;
+        }
+        match op {
+            "acquire" => self.acquire(obj),
+            "record" => {
+                let id = str_field(obj, "id", op)?;
+                let permit = self
+                    .permits
+                    .remove(id)
+                    .ok_or_else(|| format!("no permit is held under id {id:?}"))?;
+                record(permit, str_field(obj, "outcome", op)?)
+            }
+            "release" => {
+                let id = str_field(obj, "id", op)?;
+                let permit = self
+                    .permits
+                    .remove(id)
+                    .ok_or_else(|| format!("no permit is held under id {id:?}"))?;
+                drop(permit);
+                Ok(())
+            }
+            "call" => self.call(obj),
+            "state" => {
+                let expected = str_field(obj, "expect", op)?;
+                let actual = self.breaker().state().as_str();
+                expect_eq("state", expected, actual)
+            }
+            "metrics" => {
+                let expected = as_object(required_field(obj, "expect", op)?, "metrics.expect")?;
+                check_metrics(expected, &self.breaker().metrics())
+            }
+            "events" => self.events(required_field(obj, "expect", op)?),
+            "force_open" => {
+                self.breaker().force_open();
+                Ok(())
+            }
+            "disable" => {
+                self.breaker().disable();
+                Ok(())
+            }
+            "metrics_only" => {
+                self.breaker().metrics_only();
+                Ok(())
+            }
+            "reset" => {
+                self.breaker().reset();
+                Ok(())
+            }
+            "snapshot" => self.snapshot(obj),
+            "restore" => self.restore(obj),
+            _ => unreachable!("ops were matched above"),
+        }
+    }
+
+    fn set_time(&mut self, t: &Value) -> Result<(), String> {
+        let ms = t
+            .as_f64()
+            .ok_or_else(|| format!("`t` must be a number of milliseconds, not {t}"))?;
+        if ms < self.now_ms {
+            return Err(format!(
+                "`t` went backwards, from {} to {ms} ms",
+                self.now_ms
+            ));
+        }
+        let ts = Timestamp::from_millis_f64(ms).ok_or_else(|| format!("bad time {ms} ms"))?;
+        self.clock.set(ts);
+        self.now_ms = ms;
+        Ok(())
+    }
+
+    fn acquire(&mut self, obj: &Map<String, Value>) -> Result<(), String> {
+        let expected = str_field(obj, "expect", "acquire")?;
+        let id = match obj.get("id") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => return Err(format!("acquire.id must be a string, not {other}")),
+        };
+        match (expected, self.breaker().try_acquire()) {
+            ("permitted", Ok(permit)) => {
+                for key in ["reason", "retry_after_ms", "retry_after_ms_between"] {
+                    if obj.contains_key(key) {
+                        return Err(format!("`{key}` only applies to a rejection"));
+                    }
+                }
+                let id = id.ok_or("a permitted acquire needs an `id` to keep the permit under")?;
+                if self.permits.insert(id.clone(), permit).is_some() {
+                    return Err(format!("id {id:?} is already held by another permit"));
+                }
+                Ok(())
+            }
+            ("rejected", Err(rejected)) => check_rejection(obj, &rejected),
+            ("permitted", Err(rejected)) => Err(format!(
+                "expected permitted, got rejected ({}, retry_after {:?})",
+                rejected.reason.as_str(),
+                rejected.retry_after
+            )),
+            ("rejected", Ok(_)) => Err("expected rejected, got permitted".into()),
+            (other, _) => Err(format!(
+                "acquire.expect must be \"permitted\" or \"rejected\", not {other:?}"
+            )),
+        }
+    }
+
+    fn call(&mut self, obj: &Map<String, Value>) -> Result<(), String> {
+        let outcome = str_field(obj, "outcome", "call")?;
+        let n = match obj.get("count") {
+            None => 1,
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| format!("call.count must be a non-negative integer, not {v}"))?,
+        };
+        let expected = match obj.get("expect") {
+            None => "permitted",
+            Some(Value::String(s)) if s == "permitted" || s == "rejected" => s.as_str(),
+            Some(other) => {
+                return Err(format!(
+                    "call.expect must be \"permitted\" or \"rejected\", not {other}"
+                ));
+            }
+        };
+        for i in 0..n {
+            match (expected, self.breaker().try_acquire()) {
+                ("permitted", Ok(permit)) => record(permit, outcome)?,
+                ("rejected", Err(_)) => {}
+                ("permitted", Err(rejected)) => {
+                    return Err(format!(
+                        "call {} of {n}: expected permitted, got rejected ({})",
+                        i + 1,
+                        rejected.reason.as_str()
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "call {} of {n}: expected rejected, got permitted",
+                        i + 1
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn events(&mut self, expected: &Value) -> Result<(), String> {
+        let Value::Array(expected) = expected else {
+            return Err("events.expect must be a list".into());
+        };
+        let mut wanted = Vec::new();
+        for e in expected {
+            let e = as_object(e, "an expected event")?;
+            check_keys(e, &["from", "to", "reason"], "an expected event")?;
+            wanted.push(format!(
+                "{}->{} ({})",
+                str_field(e, "from", "an event")?,
+                str_field(e, "to", "an event")?,
+                str_field(e, "reason", "an event")?
+            ));
+        }
+        let heard: Vec<String> = std::mem::take(
+            &mut *self.logs[self.current]
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+        .iter()
+        .map(|t| {
+            format!(
+                "{}->{} ({})",
+                t.from.as_str(),
+                t.to.as_str(),
+                t.reason.as_str()
+            )
+        })
+        .collect();
+        if heard == wanted {
+            Ok(())
+        } else {
+            Err(format!("expected events {wanted:?}, got {heard:?}"))
+        }
+    }
+
+    fn snapshot(&mut self, obj: &Map<String, Value>) -> Result<(), String> {
+        let snapshot = self.breaker().snapshot();
+        let actual = serde_json::to_value(&snapshot)
+            .map_err(|e| format!("cannot serialise the snapshot: {e}"))?;
+        if let Some(expected) = obj.get("expect")
+            && *expected != actual
+        {
+            return Err(format!("expected snapshot {expected}, got {actual}"));
+        }
+        if let Some(name) = obj.get("save_as") {
+            let name = name
+                .as_str()
+                .ok_or_else(|| format!("snapshot.save_as must be a string, not {name}"))?;
+            self.saved.insert(name.to_string(), actual);
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, obj: &Map<String, Value>) -> Result<(), String> {
+        let source = match (obj.get("snapshot"), obj.get("from")) {
+            (Some(s), None) => s.clone(),
+            (None, Some(Value::String(name))) => self
+                .saved
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("no snapshot was saved as {name:?}"))?,
+            _ => return Err("restore needs `snapshot` (an object) or `from` (a name)".into()),
+        };
+        if !source.is_object() {
+            return Err("restore.snapshot must be an object".into());
+        }
+        match obj.get("fresh") {
+            None | Some(Value::Bool(false)) => {}
+            Some(Value::Bool(true)) => self.current += 1,
+            Some(other) => return Err(format!("restore.fresh must be a boolean, not {other}")),
+        }
+        let expect_error = match obj.get("expect_error") {
+            None | Some(Value::Bool(false)) => false,
+            Some(Value::Bool(true)) => true,
+            Some(other) => {
+                return Err(format!(
+                    "restore.expect_error must be a boolean, not {other}"
+                ));
+            }
+        };
+        let breaker = self.breaker();
+        // The same path a binding takes: JSON text in, version checked before the shape.
+        let parsed = Snapshot::from_json(&source.to_string());
+        if expect_error {
+            let before = serde_json::to_value(breaker.snapshot()).map_err(|e| e.to_string())?;
+            let result = parsed.and_then(|s| breaker.restore(&s));
+            let after = serde_json::to_value(breaker.snapshot()).map_err(|e| e.to_string())?;
+            match result {
+                Ok(()) => Err(format!(
+                    "expected the restore of {source} to fail, it succeeded"
+                )),
+                Err(_) if before != after => Err(format!(
+                    "the failed restore changed the breaker from {before} to {after}"
+                )),
+                Err(_) => Ok(()),
+            }
+        } else {
+            parsed
+                .and_then(|s| breaker.restore(&s))
+                .map_err(|e| format!("expected the restore to succeed, got: {e}"))
+        }
+    }
+}
+
+fn record(permit: Permit<'_>, outcome: &str) -> Result<(), String> {
+    match outcome {
+        "success" => permit.success(),
+        "failure" => permit.failure(),
+        "ignored" => permit.ignore(),
+        other => {
+            return Err(format!(
+                "outcome must be success, failure or ignored, not {other:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_rejection(obj: &Map<String, Value>, rejected: &Rejected) -> Result<(), String> {
+    if let Some(reason) = obj.get("reason") {
+        let reason = reason
+            .as_str()
+            .ok_or_else(|| format!("acquire.reason must be a string, not {reason}"))?;
+        expect_eq("rejection reason", reason, rejected.reason.as_str())?;
+    }
+    let actual_ms = rejected.retry_after.map(|d| d.as_nanos() as f64 / 1e6);
+    if let Some(expected) = obj.get("retry_after_ms") {
+        let ok = match (expected, rejected.retry_after) {
+            (Value::Null, None) => true,
+            (Value::Number(n), Some(d)) => {
+                let ms = n.as_f64().unwrap_or(f64::NAN);
+                // Exact: the vectors use whole milliseconds, which are exact nanosecond counts.
+                (ms * 1e6).round() as u128 == d.as_nanos()
+            }
+            (Value::Number(_) | Value::Null, _) => false,
+            (other, _) => {
+                return Err(format!(
+                    "acquire.retry_after_ms must be a number or null, not {other}"
+                ));
+            }
+        };
+        if !ok {
+            return Err(format!(
+                "expected retry_after_ms {expected}, got {}",
+                show_ms(actual_ms)
+            ));
+        }
+    }
+    if let Some(bounds) = obj.get("retry_after_ms_between") {
+        let (lo, hi) = match bounds.as_array().map(Vec::as_slice) {
+            Some([lo, hi]) if lo.is_number() && hi.is_number() => (
+                lo.as_f64().unwrap_or(f64::NAN),
+                hi.as_f64().unwrap_or(f64::NAN),
+            ),
+            _ => {
+                return Err(format!(
+                    "acquire.retry_after_ms_between must be [lo, hi], not {bounds}"
+                ));
+            }
+        };
+        match actual_ms {
+            Some(ms) if lo <= ms && ms <= hi => {}
+            _ => {
+                return Err(format!(
+                    "expected retry_after_ms in [{lo}, {hi}], got {}",
+                    show_ms(actual_ms)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn show_ms(ms: Option<f64>) -> String {
+    ms.map_or_else(|| "null".to_string(), |ms| ms.to_string())
+}
+
+fn check_metrics(expected: &Map<String, Value>, m: &BreakerMetrics) -> Result<(), String> {
+    let mut wrong = Vec::new();
+    for (key, want) in expected {
+        let got: Value = match key.as_str() {
+            "state" => m.state.as_str().into(),
+            "failure_rate" => m.failure_rate.into(),
+            "slow_call_rate" => m.slow_call_rate.into(),
+            "calls_in_window" => m.calls_in_window.into(),
+            "failures_in_window" => m.failures_in_window.into(),
+            "slow_calls_in_window" => m.slow_calls_in_window.into(),
+            "permitted" => m.permitted.into(),
+            "successes" => m.successes.into(),
+            "failures" => m.failures.into(),
+            "ignored" => m.ignored.into(),
+            "slow_calls" => m.slow_calls.into(),
+            "rejected" => m.rejected.into(),
+            "in_flight" => m.in_flight.into(),
+            "times_opened" => m.times_opened.into(),
+            "consecutive_failures" => m.consecutive_failures.into(),
+            other => return Err(format!("unknown metric {other:?}")),
+        };
+        let same = match key.as_str() {
+            "failure_rate" | "slow_call_rate" => match (want.as_f64(), got.as_f64()) {
+                (Some(w), Some(g)) => (w - g).abs() <= RATE_TOLERANCE,
+                _ => false,
+            },
+            "state" => *want == got,
+            _ => want.as_u64().is_some() && want.as_u64() == got.as_u64(),
+        };
+        if !same {
+            wrong.push(format!("{key}: expected {want}, got {got}"));
+        }
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("metrics differ: {}", wrong.join("; ")))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small JSON helpers for reading the vectors strictly.
+
+fn as_object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, String> {
+    v.as_object()
+        .ok_or_else(|| format!("{what} must be a JSON object, not {v}"))
+}
+
+fn check_keys(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<(), String> {
+    match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(format!(
+            "unknown key {k:?} in {what} (allowed: {})",
+            allowed.join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
+fn required_field<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    what: &str,
+) -> Result<&'a Value, String> {
+    obj.get(key).ok_or_else(|| format!("{what} needs `{key}`"))
+}
+
+fn str_field<'a>(obj: &'a Map<String, Value>, key: &str, what: &str) -> Result<&'a str, String> {
+    required_field(obj, key, what)?
+        .as_str()
+        .ok_or_else(|| format!("`{key}` of {what} must be a string"))
+}
+
+fn expect_eq(what: &str, expected: &str, actual: &str) -> Result<(), String> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(format!("expected {what} {expected:?}, got {actual:?}"))
+    }
+}
