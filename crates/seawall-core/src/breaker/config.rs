@@ -54,6 +54,17 @@ pub enum BackoffConfig {
     },
 }
 
+impl BackoffConfig {
+    /// The cap bindings use when the user gives none: ten times the base open duration, at most
+    /// 24 h, so a breaker that keeps failing probes waits minutes, not hours.
+    pub fn default_max_open_duration(open_duration: Duration) -> Duration {
+        open_duration.saturating_mul(10).min(MAX_DURATION)
+    }
+
+    /// Growth per re-open bindings use when the user gives none.
+    pub const DEFAULT_MULTIPLIER: f64 = 2.0;
+}
+
 /// A validated breaker configuration. Build one with [`BreakerConfig::builder`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct BreakerConfig {
@@ -235,23 +246,11 @@ impl BreakerConfigBuilder {
         }
         match c.window {
             WindowConfig::Count { size } => {
-                check_count(
-                    "window.size",
-                    size,
-                    1,
-                    MAX_COUNT,
-                    "an integer in [1, 1000000]",
-                )?;
+                check_count("window.size", size)?;
             }
             WindowConfig::Time { duration, buckets } => {
                 check_duration("window.duration", duration)?;
-                check_count(
-                    "window.buckets",
-                    buckets,
-                    1,
-                    MAX_BUCKETS,
-                    "an integer in [1, 10000]",
-                )?;
+                check_count("window.buckets", buckets)?;
                 if duration < MIN_DURATION * buckets {
                     return Err(ConfigError::new(
                         "window.buckets",
@@ -262,21 +261,9 @@ impl BreakerConfigBuilder {
                 }
             }
         }
-        check_count(
-            "minimum_calls",
-            c.minimum_calls,
-            1,
-            MAX_COUNT,
-            "an integer in [1, 1000000]",
-        )?;
+        check_count("minimum_calls", c.minimum_calls)?;
         if let Some(n) = c.consecutive_failures {
-            check_count(
-                "consecutive_failures",
-                n,
-                1,
-                MAX_COUNT,
-                "an integer in [1, 1000000]",
-            )?;
+            check_count("consecutive_failures", n)?;
         }
         check_duration("open_duration", c.open_duration)?;
         if let BackoffConfig::Exponential {
@@ -311,13 +298,7 @@ impl BreakerConfigBuilder {
                 ));
             }
         }
-        check_count(
-            "half_open_calls",
-            c.half_open_calls,
-            1,
-            MAX_HALF_OPEN_CALLS,
-            "an integer in [1, 10000]",
-        )?;
+        check_count("half_open_calls", c.half_open_calls)?;
         if let Some(d) = c.max_half_open_duration {
             check_duration("max_half_open_duration", d)?;
         }
@@ -338,13 +319,18 @@ fn check_percent(field: &'static str, v: f64) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn check_count(
-    field: &'static str,
-    v: u32,
-    min: u32,
-    max: u32,
-    expected: &'static str,
-) -> Result<(), ConfigError> {
+/// The allowed range of each count field, in one place so that [`count_from_f64`] reports the
+/// same range as [`BreakerConfigBuilder::build`] for values too large for a `u32`.
+fn count_range(field: &str) -> (u32, u32, &'static str) {
+    match field {
+        "window.buckets" => (1, MAX_BUCKETS, "an integer in [1, 10000]"),
+        "half_open_calls" => (1, MAX_HALF_OPEN_CALLS, "an integer in [1, 10000]"),
+        _ => (1, MAX_COUNT, "an integer in [1, 1000000]"),
+    }
+}
+
+fn check_count(field: &'static str, v: u32) -> Result<(), ConfigError> {
+    let (min, max, expected) = count_range(field);
     if v < min || v > max {
         return Err(ConfigError::new(field, FieldKind::Number, expected, v));
     }
@@ -404,13 +390,13 @@ fn duration_from_secs_impl(
 }
 
 /// Converts a binding's number into a count for `field`, rejecting NaN, fractions, negatives
-/// and values past `u32::MAX` with the field's name.
+/// and values past `u32::MAX` with the field's name and its allowed range.
 pub fn count_from_f64(field: &'static str, v: f64) -> Result<u32, ConfigError> {
     if !v.is_finite() || v.fract() != 0.0 || v < 0.0 || v > f64::from(u32::MAX) {
         return Err(ConfigError::new(
             field,
             FieldKind::Number,
-            "a non-negative integer",
+            count_range(field).2,
             v,
         ));
     }
@@ -484,6 +470,10 @@ mod tests {
         assert!(count_from_f64("window.size", 1.5).is_err());
         assert!(count_from_f64("window.size", -3.0).is_err());
         assert_eq!(count_from_f64("window.size", 7.0).unwrap(), 7);
+        assert_eq!(
+            count_from_f64("window.size", 5e9).unwrap_err().to_string(),
+            "window.size must be an integer in [1, 1000000], got 5000000000"
+        );
     }
 
     #[test]

@@ -11,8 +11,9 @@ mod snapshot;
 mod window;
 
 pub use config::{
-    BackoffConfig, BreakerConfig, BreakerConfigBuilder, WindowConfig, count_from_f64,
-    duration_from_millis, duration_from_secs,
+    BackoffConfig, BreakerConfig, BreakerConfigBuilder, MAX_BUCKETS, MAX_COUNT, MAX_DURATION,
+    MAX_HALF_OPEN_CALLS, MIN_DURATION, WindowConfig, count_from_f64, duration_from_millis,
+    duration_from_secs,
 };
 pub use machine::{
     BreakerCore, BreakerMetrics, BreakerState, Outcome, PermitTicket, Rejected, RejectionReason,

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Builds and tests the Python binding (the pip package `seawall`):
+#   1. creates or reuses the virtualenv <repo>/.venv with maturin, pytest and mypy;
+#   2. builds the wheel once (maturin build --release) and installs it into that venv, so the
+#      tests run against exactly what ships;
+#   3. runs pytest (conformance vectors, API, bad input, process-exit checks);
+#   4. type-checks the stubs: a typed usage file with mypy --strict, stubtest against the
+#      runtime, and the facade's own sources;
+#   5. installs the same wheel into a fresh temporary venv, imports it and makes a call.
+# Works from any directory and can be run repeatedly. PYTHON selects the interpreter that
+# creates the venvs (default: python3).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+pkg="$(cd "$here/.." && pwd)"
+repo="$(cd "$pkg/../.." && pwd)"
+venv="$repo/.venv"
+base_python="${PYTHON:-python3}"
+py="$venv/bin/python"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/seawall-python.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+step "virtualenv $venv"
+if [[ ! -x "$py" ]]; then
+    "$base_python" -m venv "$venv"
+fi
+"$py" -m pip install --quiet --disable-pip-version-check \
+    "maturin==1.16.*" "pytest==9.*" "mypy==2.*"
+
+step "build the wheel (maturin build --release)"
+(cd "$pkg" && "$venv/bin/maturin" build --release --interpreter "$py" --out "$work/dist")
+wheels=("$work"/dist/seawall-*.whl)
+if [[ ${#wheels[@]} -ne 1 || ! -f "${wheels[0]}" ]]; then
+    echo "expected exactly one wheel in $work/dist, found: ${wheels[*]}" >&2
+    exit 1
+fi
+wheel="${wheels[0]}"
+"$py" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+
+step "pytest"
+(cd "$pkg" && "$py" -m pytest tests -q -p no:cacheprovider)
+
+step "type check: stubs as used (mypy --strict), stubs against the runtime (stubtest), facade"
+# The cache lives in the venv so that repeated runs are fast and the work tree stays clean.
+export MYPY_CACHE_DIR="$venv/.mypy_cache"
+(cd "$pkg" && "$venv/bin/mypy" --strict tests/typing)
+# stubtest keeps its cache in the working directory whatever it is told: run it in the temp dir.
+(cd "$work" && "$py" -m mypy.stubtest seawall \
+    --allowlist "$pkg/tests/typing/stubtest-allowlist.txt")
+(cd "$pkg/python" && MYPY_CACHE_DIR="$MYPY_CACHE_DIR/facade" "$venv/bin/mypy" --strict -p seawall)
+
+step "packaging: the wheel in a fresh virtualenv"
+"$base_python" -m venv "$work/clean"
+"$work/clean/bin/python" -m pip install --quiet --disable-pip-version-check --no-index \
+    --no-deps "$wheel"
+# Run from the temporary directory so nothing from the work tree can be imported instead.
+(cd "$work" && "$work/clean/bin/python" - <<'EOF'
+import seawall
+from seawall import CircuitBreaker, CircuitOpenError, ManualClock
+
+assert seawall.__file__.startswith(__import__("sys").prefix), seawall.__file__
+clock = ManualClock()
+breaker = CircuitBreaker(window_size=2, minimum_calls=2, open_duration=5.0, clock=clock)
+for _ in range(2):
+    try:
+        breaker.call(lambda: 1 / 0)
+    except ZeroDivisionError:
+        pass
+try:
+    breaker.call(lambda: None)
+    raise SystemExit("the breaker should have rejected the call")
+except CircuitOpenError as e:
+    assert e.retry_after == 5.0, e.retry_after
+print(f"installed wheel OK: {seawall.__file__} ({breaker.state})")
+EOF
+)
+
+step "python binding: all checks passed"

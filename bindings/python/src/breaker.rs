@@ -1,0 +1,549 @@
+//! `seawall._native.Breaker`: the core's sans-IO [`BreakerCore`] behind a lock, for the Python
+//! facade in `seawall/_breaker.py`.
+//!
+//! Every method takes `now` from the facade's clock (seconds as a float) and returns at once; the
+//! lock is held only for the core's decision, never while Python code runs, so nothing here can
+//! deadlock with the GIL. The facade owns everything that touches user code: calling the
+//! guarded function, classifying its outcome, listeners. Methods whose call may change the
+//! state say so in their return value, so the facade polls `take_transitions()` only when there
+//! is something to hear.
+//!
+//! Type checks (a `str` where a number belongs) happen here, at the boundary; every range check
+//! is the core's, and its errors are re-spelled by `error.rs`.
+
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use seawall_core::breaker::{count_from_f64, duration_from_secs};
+use seawall_core::{
+    BackoffConfig, BreakerConfig, BreakerCore, BreakerState, ConfigError, FieldKind, Outcome,
+    PermitTicket, RejectionReason, Snapshot, Timestamp, TransitionReason, WindowConfig,
+};
+
+use crate::error::{clock_error, config_error, snapshot_error, type_error};
+
+/// The outcome codes the facade passes to [`Breaker::record`].
+const SUCCESS: u8 = 0;
+const FAILURE: u8 = 1;
+const IGNORED: u8 = 2;
+
+/// A circuit breaker's state machine. Private: use `seawall.CircuitBreaker`.
+#[pyclass(frozen, module = "seawall._native", name = "Breaker")]
+pub struct Breaker {
+    core: Mutex<BreakerCore>,
+}
+
+#[pymethods]
+impl Breaker {
+    /// Validates the configuration (durations in seconds) and builds a closed breaker. Every
+    /// argument is required: the defaults live in the facade's signature.
+    #[new]
+    #[pyo3(signature = (
+        *,
+        failure_rate_threshold,
+        slow_call_rate_threshold,
+        slow_call_duration,
+        window,
+        window_size,
+        window_duration,
+        window_buckets,
+        minimum_calls,
+        consecutive_failures,
+        open_duration,
+        backoff,
+        backoff_multiplier,
+        max_open_duration,
+        backoff_jitter,
+        half_open_calls,
+        max_half_open_duration,
+        seed,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        failure_rate_threshold: &Bound<'_, PyAny>,
+        slow_call_rate_threshold: &Bound<'_, PyAny>,
+        slow_call_duration: &Bound<'_, PyAny>,
+        window: &Bound<'_, PyAny>,
+        window_size: &Bound<'_, PyAny>,
+        window_duration: &Bound<'_, PyAny>,
+        window_buckets: &Bound<'_, PyAny>,
+        minimum_calls: &Bound<'_, PyAny>,
+        consecutive_failures: &Bound<'_, PyAny>,
+        open_duration: &Bound<'_, PyAny>,
+        backoff: &Bound<'_, PyAny>,
+        backoff_multiplier: &Bound<'_, PyAny>,
+        max_open_duration: &Bound<'_, PyAny>,
+        backoff_jitter: &Bound<'_, PyAny>,
+        half_open_calls: &Bound<'_, PyAny>,
+        max_half_open_duration: &Bound<'_, PyAny>,
+        seed: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        // Converted in the order the core validates, so that a configuration with several bad
+        // values reports the same field first in every language.
+        let failure_rate_threshold = number("failure_rate_threshold", failure_rate_threshold)?;
+        let slow_call_rate_threshold =
+            number("slow_call_rate_threshold", slow_call_rate_threshold)?;
+        let slow_call_duration = optional(slow_call_duration)
+            .map(|v| duration(py, "slow_call_duration", v))
+            .transpose()?;
+        let window = window_config(py, window, window_size, window_duration, window_buckets)?;
+        let minimum_calls = count(py, "minimum_calls", minimum_calls)?;
+        let consecutive_failures = optional(consecutive_failures)
+            .map(|v| count(py, "consecutive_failures", v))
+            .transpose()?;
+        let open_duration = duration(py, "open_duration", open_duration)?;
+        let backoff = backoff_config(
+            py,
+            backoff,
+            backoff_multiplier,
+            max_open_duration,
+            backoff_jitter,
+            open_duration,
+        )?;
+        let half_open_calls = count(py, "half_open_calls", half_open_calls)?;
+        let max_half_open_duration = optional(max_half_open_duration)
+            .map(|v| duration(py, "max_half_open_duration", v))
+            .transpose()?;
+        let seed = seed_from(py, seed)?;
+        let config = BreakerConfig::builder()
+            .failure_rate_threshold(failure_rate_threshold)
+            .slow_call_rate_threshold(slow_call_rate_threshold)
+            .slow_call_duration(slow_call_duration)
+            .window(window)
+            .minimum_calls(minimum_calls)
+            .consecutive_failures(consecutive_failures)
+            .open_duration(open_duration)
+            .backoff(backoff)
+            .half_open_calls(half_open_calls)
+            .max_half_open_duration(max_half_open_duration)
+            .seed(seed)
+            .build()
+            .map_err(|e| config_error(py, &e))?;
+        Ok(Breaker {
+            core: Mutex::new(BreakerCore::new(config)),
+        })
+    }
+
+    /// Admits a call or not. Admitted: an `int`, `token << 1 | pending`, where `token` goes back
+    /// to `record` and `pending` says transitions are waiting. Rejected: a tuple
+    /// `(reason, retry_after_seconds | None, pending)`.
+    fn acquire<'py>(&self, py: Python<'py>, now: f64) -> PyResult<Bound<'py, PyAny>> {
+        let now = timestamp(now)?;
+        let (result, pending) = {
+            let mut core = self.core.lock();
+            let result = core.try_acquire(now);
+            (result, core.has_transitions())
+        };
+        match result {
+            Ok(ticket) => {
+                let (token, _) = ticket.to_raw();
+                // The epoch would need 2^62 state changes to overflow this.
+                let packed = token.checked_mul(2).ok_or_else(|| {
+                    PyOverflowError::new_err("the breaker has changed state too many times")
+                })? | u64::from(pending);
+                Ok(packed.into_pyobject(py)?.into_any())
+            }
+            Err(rejected) => {
+                let reason = match rejected.reason {
+                    RejectionReason::Open => intern!(py, "open"),
+                    RejectionReason::HalfOpenFull => intern!(py, "half_open_full"),
+                    RejectionReason::ForcedOpen => intern!(py, "forced_open"),
+                };
+                let retry_after = rejected.retry_after.map(|d| d.as_secs_f64());
+                Ok((reason, retry_after, pending).into_pyobject(py)?.into_any())
+            }
+        }
+    }
+
+    /// Records the outcome (0 success, 1 failure, 2 ignored) of the call admitted at `started`
+    /// with `token`. Returns whether transitions are waiting.
+    fn record(&self, token: u64, started: f64, outcome: u8, now: f64) -> PyResult<bool> {
+        let outcome = match outcome {
+            SUCCESS => Outcome::Success,
+            FAILURE => Outcome::Failure,
+            IGNORED => Outcome::Ignored,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "outcome must be 0 (success), 1 (failure) or 2 (ignored), got {other}"
+                )));
+            }
+        };
+        let ticket = PermitTicket::from_raw(token, timestamp(started)?);
+        let now = timestamp(now)?;
+        let mut core = self.core.lock();
+        core.record(ticket, outcome, now);
+        Ok(core.has_transitions())
+    }
+
+    /// Whether state changes are waiting for `take_transitions`.
+    fn has_transitions(&self) -> bool {
+        self.core.lock().has_transitions()
+    }
+
+    /// The state changes not yet taken, oldest first, as `(from, to, reason)` tuples.
+    fn take_transitions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let mut taken = Vec::new();
+        {
+            let mut core = self.core.lock();
+            while let Some(t) = core.poll_transition() {
+                taken.push(t);
+            }
+        }
+        let list = PyList::empty(py);
+        for t in taken {
+            list.append(PyTuple::new(
+                py,
+                [
+                    state_name(py, t.from),
+                    state_name(py, t.to),
+                    reason_name(py, t.reason),
+                ],
+            )?)?;
+        }
+        Ok(list)
+    }
+
+    /// The state at `now`.
+    fn state<'py>(&self, py: Python<'py>, now: f64) -> PyResult<Bound<'py, PyString>> {
+        let now = timestamp(now)?;
+        let state = self.core.lock().state(now);
+        Ok(state_name(py, state))
+    }
+
+    /// The metrics at `now`, as a dict keyed by the names of `seawall.Metrics`' attributes.
+    fn metrics<'py>(&self, py: Python<'py>, now: f64) -> PyResult<Bound<'py, PyDict>> {
+        let now = timestamp(now)?;
+        let m = self.core.lock().metrics(now);
+        let d = PyDict::new(py);
+        d.set_item(intern!(py, "state"), state_name(py, m.state))?;
+        d.set_item(intern!(py, "failure_rate"), m.failure_rate)?;
+        d.set_item(intern!(py, "slow_call_rate"), m.slow_call_rate)?;
+        d.set_item(intern!(py, "calls_in_window"), m.calls_in_window)?;
+        d.set_item(intern!(py, "failures_in_window"), m.failures_in_window)?;
+        d.set_item(intern!(py, "slow_calls_in_window"), m.slow_calls_in_window)?;
+        d.set_item(intern!(py, "permitted"), m.permitted)?;
+        d.set_item(intern!(py, "successes"), m.successes)?;
+        d.set_item(intern!(py, "failures"), m.failures)?;
+        d.set_item(intern!(py, "ignored"), m.ignored)?;
+        d.set_item(intern!(py, "slow_calls"), m.slow_calls)?;
+        d.set_item(intern!(py, "rejected"), m.rejected)?;
+        d.set_item(intern!(py, "in_flight"), m.in_flight)?;
+        d.set_item(intern!(py, "times_opened"), m.times_opened)?;
+        d.set_item(intern!(py, "consecutive_failures"), m.consecutive_failures)?;
+        Ok(d)
+    }
+
+    /// Rejects every call until another manual change.
+    fn force_open(&self, now: f64) -> PyResult<()> {
+        let now = timestamp(now)?;
+        self.core.lock().force_open(now);
+        Ok(())
+    }
+
+    /// Permits every call and records nothing until another manual change.
+    fn disable(&self, now: f64) -> PyResult<()> {
+        let now = timestamp(now)?;
+        self.core.lock().disable(now);
+        Ok(())
+    }
+
+    /// Records outcomes but never rejects, until another manual change.
+    fn metrics_only(&self, now: f64) -> PyResult<()> {
+        let now = timestamp(now)?;
+        self.core.lock().metrics_only(now);
+        Ok(())
+    }
+
+    /// Closed, with an empty window and the base open duration.
+    fn reset(&self, now: f64) -> PyResult<()> {
+        let now = timestamp(now)?;
+        self.core.lock().reset(now);
+        Ok(())
+    }
+
+    /// The state at `now` as the versioned JSON snapshot.
+    fn snapshot(&self, now: f64) -> PyResult<String> {
+        let now = timestamp(now)?;
+        let snapshot = self.core.lock().snapshot(now);
+        Ok(snapshot.to_json())
+    }
+
+    /// Resumes from a JSON snapshot as if it had been taken at `now`; a bad snapshot raises
+    /// `SnapshotError` and changes nothing.
+    fn restore(&self, py: Python<'_>, snapshot: &str, now: f64) -> PyResult<()> {
+        let now = timestamp(now)?;
+        let snapshot = Snapshot::from_json(snapshot).map_err(|e| snapshot_error(py, &e))?;
+        self.core
+            .lock()
+            .restore(&snapshot, now)
+            .map_err(|e| snapshot_error(py, &e))
+    }
+}
+
+/// The core's defaults in the facade's units (seconds), keyed by keyword argument, so a test
+/// can hold the facade's signature to them.
+#[pyfunction]
+pub fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let c = BreakerConfig::default();
+    let d = PyDict::new(py);
+    d.set_item("failure_rate_threshold", c.failure_rate_threshold())?;
+    d.set_item("slow_call_rate_threshold", c.slow_call_rate_threshold())?;
+    d.set_item(
+        "slow_call_duration",
+        c.slow_call_duration().map(|d| d.as_secs_f64()),
+    )?;
+    match c.window() {
+        WindowConfig::Count { size } => {
+            d.set_item("window", "count")?;
+            d.set_item("window_size", size)?;
+        }
+        WindowConfig::Time { duration, buckets } => {
+            d.set_item("window", "time")?;
+            d.set_item("window_duration", duration.as_secs_f64())?;
+            d.set_item("window_buckets", buckets)?;
+        }
+    }
+    d.set_item("minimum_calls", c.minimum_calls())?;
+    d.set_item("consecutive_failures", c.consecutive_failures())?;
+    d.set_item("open_duration", c.open_duration().as_secs_f64())?;
+    match c.backoff() {
+        BackoffConfig::Fixed => d.set_item("backoff", "fixed")?,
+        BackoffConfig::Exponential {
+            multiplier,
+            max_open_duration,
+            jitter,
+        } => {
+            d.set_item("backoff", "exponential")?;
+            d.set_item("backoff_multiplier", multiplier)?;
+            d.set_item("max_open_duration", max_open_duration.as_secs_f64())?;
+            d.set_item("backoff_jitter", jitter)?;
+        }
+    }
+    d.set_item("half_open_calls", c.half_open_calls())?;
+    d.set_item(
+        "max_half_open_duration",
+        c.max_half_open_duration().map(|d| d.as_secs_f64()),
+    )?;
+    d.set_item("seed", c.seed())?;
+    Ok(d)
+}
+
+/// `window` and the arguments of its kind as the core's [`WindowConfig`].
+fn window_config(
+    py: Python<'_>,
+    window: &Bound<'_, PyAny>,
+    window_size: &Bound<'_, PyAny>,
+    window_duration: &Bound<'_, PyAny>,
+    window_buckets: &Bound<'_, PyAny>,
+) -> PyResult<WindowConfig> {
+    let kind = choice(
+        py,
+        "window.kind",
+        window,
+        &["count", "time"],
+        "one of 'count', 'time'",
+    )?;
+    if kind == "time" {
+        // Leaving out an argument the call needs is a TypeError in Python.
+        let Some(window_duration) = optional(window_duration) else {
+            return Err(PyTypeError::new_err(
+                "window_duration is required when window is 'time'",
+            ));
+        };
+        return Ok(WindowConfig::Time {
+            duration: duration(py, "window.duration", window_duration)?,
+            buckets: count(py, "window.buckets", window_buckets)?,
+        });
+    }
+    only_with(
+        py,
+        "window.duration",
+        window_duration,
+        "None unless window is 'time'",
+    )?;
+    Ok(WindowConfig::Count {
+        size: count(py, "window.size", window_size)?,
+    })
+}
+
+/// `backoff` and the arguments of its kind as the core's [`BackoffConfig`]; `open_duration`
+/// gives the default cap.
+fn backoff_config(
+    py: Python<'_>,
+    backoff: &Bound<'_, PyAny>,
+    backoff_multiplier: &Bound<'_, PyAny>,
+    max_open_duration: &Bound<'_, PyAny>,
+    backoff_jitter: &Bound<'_, PyAny>,
+    open_duration: Duration,
+) -> PyResult<BackoffConfig> {
+    let kind = choice(
+        py,
+        "backoff.kind",
+        backoff,
+        &["fixed", "exponential"],
+        "one of 'fixed', 'exponential'",
+    )?;
+    if kind == "exponential" {
+        return Ok(BackoffConfig::Exponential {
+            multiplier: number("backoff.multiplier", backoff_multiplier)?,
+            max_open_duration: match optional(max_open_duration) {
+                Some(v) => duration(py, "backoff.max_open_duration", v)?,
+                None => BackoffConfig::default_max_open_duration(open_duration),
+            },
+            jitter: number("backoff.jitter", backoff_jitter)?,
+        });
+    }
+    only_with(
+        py,
+        "backoff.max_open_duration",
+        max_open_duration,
+        "None unless backoff is 'exponential'",
+    )?;
+    Ok(BackoffConfig::Fixed)
+}
+
+fn timestamp(secs: f64) -> PyResult<Timestamp> {
+    Timestamp::from_secs_f64(secs).ok_or_else(|| clock_error(secs))
+}
+
+fn state_name(py: Python<'_>, state: BreakerState) -> Bound<'_, PyString> {
+    match state {
+        BreakerState::Closed => intern!(py, "closed"),
+        BreakerState::Open => intern!(py, "open"),
+        BreakerState::HalfOpen => intern!(py, "half_open"),
+        BreakerState::ForcedOpen => intern!(py, "forced_open"),
+        BreakerState::Disabled => intern!(py, "disabled"),
+        BreakerState::MetricsOnly => intern!(py, "metrics_only"),
+    }
+    .clone()
+}
+
+fn reason_name(py: Python<'_>, reason: TransitionReason) -> Bound<'_, PyString> {
+    PyString::intern(py, reason.as_str())
+}
+
+/// `repr(v)`, for error messages.
+fn repr(v: &Bound<'_, PyAny>) -> String {
+    v.repr()
+        .map_or_else(|_| "<unprintable>".to_owned(), |r| r.to_string())
+}
+
+/// `None` as `None`, anything else as a value to check.
+fn optional<'a, 'py>(v: &'a Bound<'py, PyAny>) -> Option<&'a Bound<'py, PyAny>> {
+    (!v.is_none()).then_some(v)
+}
+
+/// A Python number (int or float, not bool) as `f64`. Ints too large for a float become
+/// infinities so that the core rejects them as out of range rather than this failing oddly.
+fn number(core_field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if v.is_instance_of::<PyBool>() {
+        return Err(type_error(core_field, "a number", v));
+    }
+    if let Ok(f) = v.cast::<PyFloat>() {
+        return Ok(f.value());
+    }
+    if v.is_instance_of::<PyInt>() {
+        return match v.extract::<f64>() {
+            Ok(x) => Ok(x),
+            Err(_) if v.lt(0)? => Ok(f64::NEG_INFINITY),
+            Err(_) => Ok(f64::INFINITY),
+        };
+    }
+    Err(type_error(core_field, "a number", v))
+}
+
+/// Seconds as a duration, through the core's conversion (NaN, infinities, negatives).
+fn duration(py: Python<'_>, core_field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    let secs = number(core_field, v)?;
+    duration_from_secs(core_field, secs).map_err(|e| config_error(py, &e))
+}
+
+/// A count, through the core's conversion (fractions, negatives, NaN). An integral float such as
+/// `10.0` is accepted, as it is in JavaScript.
+fn count(py: Python<'_>, core_field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<u32> {
+    let n = number(core_field, v)?;
+    count_from_f64(core_field, n).map_err(|e| config_error(py, &e))
+}
+
+/// One of `options`, as the `'static` option it matched.
+fn choice(
+    py: Python<'_>,
+    core_field: &'static str,
+    v: &Bound<'_, PyAny>,
+    options: &[&'static str],
+    expected: &'static str,
+) -> PyResult<&'static str> {
+    let Ok(s) = v.cast::<PyString>() else {
+        return Err(type_error(core_field, "a str", v));
+    };
+    let s = s.to_cow()?;
+    if let Some(found) = options.iter().find(|o| **o == &*s) {
+        return Ok(found);
+    }
+    Err(config_error(
+        py,
+        &ConfigError {
+            field: core_field,
+            expected,
+            got: repr(v),
+            kind: FieldKind::Choice,
+        },
+    ))
+}
+
+/// Rejects a value given for a field that the chosen kind ignores: `window_duration` with a
+/// count window is a mistake the user would otherwise never hear about.
+fn only_with(
+    py: Python<'_>,
+    core_field: &'static str,
+    v: &Bound<'_, PyAny>,
+    expected: &'static str,
+) -> PyResult<()> {
+    let Some(v) = optional(v) else {
+        return Ok(());
+    };
+    Err(config_error(
+        py,
+        &ConfigError {
+            field: core_field,
+            expected,
+            got: repr(v),
+            kind: FieldKind::Duration,
+        },
+    ))
+}
+
+/// The jitter seed: `None` or an integer in `[0, 2^64)`. An integral float is accepted like any
+/// count (JSON and JavaScript write seeds as plain numbers).
+fn seed_from(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+    let Some(v) = optional(v) else {
+        return Ok(None);
+    };
+    let out_of_range = || {
+        config_error(
+            py,
+            &ConfigError {
+                field: "seed",
+                expected: "an integer in [0, 2**64)",
+                got: repr(v),
+                kind: FieldKind::Number,
+            },
+        )
+    };
+    if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() {
+        return v.extract::<u64>().map(Some).map_err(|_| out_of_range());
+    }
+    let x = number("seed", v)?;
+    // 2^64 is exactly representable, so `x < 2^64` admits every float that fits in a u64.
+    if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x < 18_446_744_073_709_551_616.0 {
+        // Integral and in range, so the cast is exact.
+        Ok(Some(x as u64))
+    } else {
+        Err(out_of_range())
+    }
+}
