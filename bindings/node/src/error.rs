@@ -1,0 +1,257 @@
+//! Every error this binding throws, and every core error kind, mapped in one place.
+//!
+//! The core names configuration fields in Rust's spelling (`open_duration`, `window.size`); a
+//! JavaScript user wrote `openDurationMs` and `window.size`, so messages and the `field` property
+//! are re-spelled here: each dotted segment camelCased, and `Ms` appended to durations (which JS
+//! takes as millisecond numbers). The JS classes (`SnapshotError`, `BreakerOpenError`) live in
+//! the facade; errors thrown from here carry the `code` the facade and users match on.
+
+use napi::{Env, JsRangeError, JsTypeError, JsValue, bindgen_prelude::JsObjectValue};
+use seawall_core::{ConfigError, FieldKind, SnapshotError};
+
+/// `code` of every error about options.
+pub const INVALID_CONFIG: &str = "SEAWALL_INVALID_CONFIG";
+/// `code` of a snapshot that cannot be restored.
+pub const INVALID_SNAPSHOT: &str = "SEAWALL_INVALID_SNAPSHOT";
+/// `code` of a clock reading the core cannot use (NaN, negative, infinite).
+pub const INVALID_CLOCK: &str = "SEAWALL_INVALID_CLOCK";
+
+/// Core fields that hold durations. The core tags the field of a [`ConfigError`] with its kind,
+/// but `expected` may mention another field by name (`at least open_duration`), and that one
+/// has to be re-spelled too.
+const DURATION_FIELDS: &[&str] = &[
+    "slow_call_duration",
+    "window.duration",
+    "open_duration",
+    "backoff.max_open_duration",
+    "max_half_open_duration",
+];
+
+/// A core field name in JavaScript's spelling: `backoff.max_open_duration` (a duration) is
+/// `backoff.maxOpenDurationMs`.
+pub fn js_field(core_field: &str, kind: FieldKind) -> String {
+    let mut out = core_field
+        .split('.')
+        .map(camel_case)
+        .collect::<Vec<_>>()
+        .join(".");
+    if kind == FieldKind::Duration {
+        out.push_str("Ms");
+    }
+    out
+}
+
+fn camel_case(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    let mut upper = false;
+    for c in segment.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Re-spells the field names a core `expected` text mentions. A duration mentioned "in
+/// milliseconds" loses those words, since the `Ms` suffix now says it.
+fn js_expected(expected: &str) -> String {
+    let mut out = expected.to_owned();
+    for field in DURATION_FIELDS {
+        let js = js_field(field, FieldKind::Duration);
+        out = out.replace(&format!("{field} in milliseconds"), &js);
+        out = replace_word(&out, field, &js);
+    }
+    out
+}
+
+/// Replaces `word` where it stands alone (so `open_duration` does not match inside
+/// `max_open_duration`).
+fn replace_word(text: &str, word: &str, with: &str) -> String {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(word) {
+        let before = rest[..i].chars().next_back();
+        let after = rest[i + word.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if before.is_some_and(is_ident) || after.is_some_and(is_ident) {
+            out.push_str(word);
+        } else {
+            out.push_str(with);
+        }
+        rest = &rest[i + word.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A rejected value as a JavaScript user would write it: Rust prints infinity as `inf` and
+/// some durations in seconds (`1.5 s`), JavaScript users passed `Infinity` and milliseconds.
+fn js_got(got: &str, kind: FieldKind) -> String {
+    let got = if let Some(rest) = got.strip_prefix("-inf") {
+        format!("-Infinity{rest}")
+    } else if let Some(rest) = got.strip_prefix("inf") {
+        format!("Infinity{rest}")
+    } else {
+        got.to_owned()
+    };
+    if kind == FieldKind::Duration
+        && let Some(secs) = got.strip_suffix(" s").and_then(|s| s.parse::<f64>().ok())
+    {
+        // Rounded to the nanosecond so that 1.001 s reads 1001 ms, not 1000.9999999999999 ms.
+        let ms = (secs * 1e9).round() / 1e6;
+        return format!("{ms} ms");
+    }
+    got
+}
+
+/// A core [`ConfigError`] as the RangeError a JavaScript user sees:
+/// `openDurationMs must be a duration between 1 ms and 24 h, got 0 ms`.
+pub fn config_error(env: &Env, e: &ConfigError) -> napi::Error {
+    let field = js_field(e.field, e.kind);
+    let message = format!(
+        "{field} must be {}, got {}",
+        js_expected(e.expected),
+        js_got(&e.got, e.kind)
+    );
+    range_error(env, INVALID_CONFIG, &message, Some(&field))
+}
+
+/// An option of the wrong JavaScript type: `failureRateThreshold must be a number, got string`.
+pub fn option_type_error(env: &Env, field: &str, expected: &str, got: &str) -> napi::Error {
+    let message = format!("{field} must be {expected}, got {got}");
+    type_error(env, INVALID_CONFIG, &message, Some(field))
+}
+
+/// A string option outside its set of names: `window.kind must be 'count' or 'time', got 'x'`.
+pub fn option_choice_error(env: &Env, field: &str, expected: &str, got: &str) -> napi::Error {
+    let message = format!("{field} must be {expected}, got '{got}'");
+    range_error(env, INVALID_CONFIG, &message, Some(field))
+}
+
+/// A snapshot the core refused. The facade turns it into its `SnapshotError` class; `reason`
+/// lets code tell a corrupt snapshot from one written by a newer Seawall.
+pub fn snapshot_error(env: &Env, e: &SnapshotError) -> napi::Error {
+    let reason = match e {
+        SnapshotError::Malformed(_) => "malformed",
+        SnapshotError::UnsupportedVersion { .. } => "unsupported_version",
+    };
+    let error = napi::JsError::from(napi::Error::new(INVALID_SNAPSHOT, e.to_string()));
+    with_properties(error.into_unknown(*env), &[("reason", reason)])
+}
+
+/// A clock reading the core cannot place on its timeline.
+pub fn clock_error(env: &Env, now_ms: f64) -> napi::Error {
+    let message = format!(
+        "clock.now() must return a finite, non-negative number of milliseconds, got {}",
+        js_number(now_ms)
+    );
+    range_error(env, INVALID_CLOCK, &message, None)
+}
+
+/// An argument of the private native surface that only a caller bypassing the facade can get
+/// wrong; still an exception, never a panic.
+pub fn internal_argument_error(env: &Env, message: &str) -> napi::Error {
+    range_error(env, "SEAWALL_INTERNAL", message, None)
+}
+
+fn js_number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "Infinity" } else { "-Infinity" }.into()
+    } else {
+        v.to_string()
+    }
+}
+
+fn range_error(env: &Env, code: &str, message: &str, field: Option<&str>) -> napi::Error {
+    let error = JsRangeError::from(napi::Error::new(code, message));
+    with_properties(error.into_unknown(*env), &field_property(field))
+}
+
+fn type_error(env: &Env, code: &str, message: &str, field: Option<&str>) -> napi::Error {
+    let error = JsTypeError::from(napi::Error::new(code, message));
+    with_properties(error.into_unknown(*env), &field_property(field))
+}
+
+fn field_property(field: Option<&str>) -> Vec<(&'static str, &str)> {
+    field.map(|f| ("field", f)).into_iter().collect()
+}
+
+/// Adds string properties to a freshly built JS error and wraps it so napi throws that very
+/// object. Should a property fail to attach (only when the engine is tearing down), the error
+/// is still thrown without it.
+fn with_properties(error: napi::Unknown<'_>, props: &[(&str, &str)]) -> napi::Error {
+    if let Ok(mut object) = error.coerce_to_object() {
+        for (key, value) in props {
+            let _ = object.set_named_property(key, *value);
+        }
+    }
+    napi::Error::from(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_camel_cased_with_ms_on_durations() {
+        assert_eq!(
+            js_field("open_duration", FieldKind::Duration),
+            "openDurationMs"
+        );
+        assert_eq!(
+            js_field("window.duration", FieldKind::Duration),
+            "window.durationMs"
+        );
+        assert_eq!(
+            js_field("backoff.max_open_duration", FieldKind::Duration),
+            "backoff.maxOpenDurationMs"
+        );
+        assert_eq!(js_field("window.size", FieldKind::Number), "window.size");
+        assert_eq!(
+            js_field("failure_rate_threshold", FieldKind::Number),
+            "failureRateThreshold"
+        );
+    }
+
+    #[test]
+    fn expected_texts_name_fields_in_js_spelling() {
+        assert_eq!(
+            js_expected("at least open_duration"),
+            "at least openDurationMs"
+        );
+        assert_eq!(
+            js_expected(
+                "at most window.duration in milliseconds (each bucket spans at least 1 ms)"
+            ),
+            "at most window.durationMs (each bucket spans at least 1 ms)"
+        );
+        assert_eq!(
+            js_expected("at least backoff.max_open_duration"),
+            "at least backoff.maxOpenDurationMs"
+        );
+        assert_eq!(
+            js_expected("a percentage in (0, 100]"),
+            "a percentage in (0, 100]"
+        );
+    }
+
+    #[test]
+    fn rejected_values_read_as_javascript() {
+        assert_eq!(js_got("inf", FieldKind::Number), "Infinity");
+        assert_eq!(js_got("-inf ms", FieldKind::Duration), "-Infinity ms");
+        assert_eq!(js_got("1.5 s", FieldKind::Duration), "1500 ms");
+        assert_eq!(js_got("1.001 s", FieldKind::Duration), "1001 ms");
+        assert_eq!(js_got("0.5 ms", FieldKind::Duration), "0.5 ms");
+        assert_eq!(js_got("150", FieldKind::Number), "150");
+        assert_eq!(js_number(f64::NAN), "NaN");
+        assert_eq!(js_number(f64::NEG_INFINITY), "-Infinity");
+    }
+}

@@ -1,0 +1,14 @@
+// CommonJS `require('seawall')`: the package's `require` condition.
+'use strict'
+
+const assert = require('node:assert/strict')
+const { test } = require('node:test')
+
+const { BreakerOpenError, CircuitBreaker, ManualClock } = require('seawall')
+
+test('a CommonJS program runs a call and sees a rejection', async () => {
+  const breaker = new CircuitBreaker({ clock: new ManualClock() })
+  assert.equal(await breaker.run(() => 'cjs'), 'cjs')
+  breaker.forceOpen()
+  await assert.rejects(breaker.run(() => 'never'), BreakerOpenError)
+})
