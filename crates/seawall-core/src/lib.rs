@@ -6,7 +6,9 @@
 //! The Rust adapters built on top ([`CircuitBreaker`]) add a [`Clock`], locking and RAII permits.
 
 pub mod breaker;
+pub mod budget;
 mod error;
+pub mod retry;
 mod time;
 
 pub use breaker::{
@@ -14,5 +16,12 @@ pub use breaker::{
     CallError, CircuitBreaker, Event, Outcome, Permit, PermitTicket, Rejected, RejectionReason,
     Snapshot, Transition, TransitionReason, WindowConfig,
 };
+pub use budget::{Budget, BudgetExhausted, HeaderError, TimeoutPolicy};
+#[cfg(feature = "tokio")]
+pub use budget::{BudgetError, DeadlineExceeded};
 pub use error::{ConfigError, FieldKind, SnapshotError};
+pub use retry::{
+    Backoff, GiveUpReason, RetryBudgetConfig, RetryBudgetCore, RetryConfig, RetryDecision,
+    RetryState,
+};
 pub use time::{Clock, ManualClock, MonotonicClock, Timestamp};

@@ -537,15 +537,8 @@ impl BreakerCore {
         }
     }
 
-    /// A uniform number in [0, 1) from a splitmix64 generator: tiny, seedable, and the same in
-    /// every binding because it runs here.
     fn next_unit(&mut self) -> f64 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
+        splitmix_unit(&mut self.rng)
     }
 
     /// Moves to `phase`, starting a new epoch so outcomes admitted before no longer decide.
@@ -684,7 +677,18 @@ fn percent(part: u32, whole: u32) -> f64 {
     }
 }
 
-fn random_seed() -> u64 {
+/// A uniform number in [0, 1) from a splitmix64 generator: tiny, seedable, and the same in
+/// every binding because it runs here.
+pub(crate) fn splitmix_unit(state: &mut u64) -> f64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+pub(crate) fn random_seed() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(duration_nanos(
         std::time::SystemTime::now()

@@ -10,6 +10,7 @@ mod shared;
 mod snapshot;
 mod window;
 
+pub(crate) use config::format_duration;
 pub use config::{
     BackoffConfig, BreakerConfig, BreakerConfigBuilder, MAX_BUCKETS, MAX_COUNT, MAX_DURATION,
     MAX_HALF_OPEN_CALLS, MIN_DURATION, WindowConfig, count_from_f64, duration_from_millis,
@@ -19,5 +20,6 @@ pub use machine::{
     BreakerCore, BreakerMetrics, BreakerState, Outcome, PermitTicket, Rejected, RejectionReason,
     Transition, TransitionReason,
 };
+pub(crate) use machine::{random_seed, splitmix_unit};
 pub use shared::{CallError, CircuitBreaker, Event, Permit};
 pub use snapshot::{SNAPSHOT_VERSION, Snapshot, SnapshotBucket, SnapshotTotals, SnapshotWindow};
