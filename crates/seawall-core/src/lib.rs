@@ -7,6 +7,8 @@
 
 pub mod breaker;
 pub mod budget;
+#[cfg(feature = "tokio")]
+mod call;
 mod error;
 pub mod retry;
 mod time;
@@ -19,9 +21,11 @@ pub use breaker::{
 pub use budget::{Budget, BudgetExhausted, HeaderError, TimeoutPolicy};
 #[cfg(feature = "tokio")]
 pub use budget::{BudgetError, DeadlineExceeded};
+#[cfg(feature = "tokio")]
+pub use call::{CallPolicy, Retryable, RunError, retry};
 pub use error::{ConfigError, FieldKind, SnapshotError};
 pub use retry::{
-    Backoff, GiveUpReason, RetryBudgetConfig, RetryBudgetCore, RetryConfig, RetryDecision,
-    RetryState,
+    Backoff, GiveUpReason, RetryBudget, RetryBudgetConfig, RetryBudgetCore, RetryConfig,
+    RetryDecision, RetryState,
 };
 pub use time::{Clock, ManualClock, MonotonicClock, Timestamp};

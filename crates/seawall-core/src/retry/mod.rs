@@ -8,10 +8,12 @@
 //! a shared [`RetryBudgetCore`] so that retries cannot multiply load during an outage.
 
 mod budget;
+mod shared;
 
 use std::time::Duration;
 
 pub use budget::{RetryBudgetConfig, RetryBudgetCore, RetryBudgetMetrics};
+pub use shared::RetryBudget;
 
 use crate::budget::{Budget, BudgetExhausted};
 use crate::error::{ConfigError, FieldKind};
