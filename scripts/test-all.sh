@@ -19,8 +19,9 @@ cargo test --workspace
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p seawall -p seawall-core --quiet
 
-step "Rust example"
+step "Rust examples"
 cargo run --quiet --example flaky_dependency >/dev/null
+cargo run --quiet --example budget_and_retry >/dev/null
 
 step "Node.js binding"
 bash bindings/node/scripts/test.sh
