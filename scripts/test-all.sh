@@ -11,13 +11,13 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-step "cargo test --workspace"
-cargo test --workspace
+step "cargo test --workspace --all-features"
+cargo test --workspace --all-features
 
 step "cargo doc (warnings are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p seawall -p seawall-core --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p seawall -p seawall-core --all-features --quiet
 
 step "Rust examples"
 cargo run --quiet --example flaky_dependency >/dev/null

@@ -10,6 +10,8 @@
 //! (`Budget::run`, behind the `tokio` feature) is the only part that waits.
 
 mod header;
+#[cfg(feature = "tower")]
+mod layer;
 mod policy;
 #[cfg(feature = "tokio")]
 mod run;
@@ -17,6 +19,8 @@ mod run;
 use std::time::Duration;
 
 pub use header::{HeaderError, decode_grpc_timeout, decode_timeout_ms, encode_grpc_timeout};
+#[cfg(feature = "tower")]
+pub use layer::{BoxError, BudgetFuture, BudgetLayer, BudgetService};
 pub use policy::{TimeoutPolicy, timeout_from_millis, timeout_from_secs};
 #[cfg(feature = "tokio")]
 pub use run::{BudgetError, DeadlineExceeded};
