@@ -3,6 +3,8 @@
 mod config;
 mod engine;
 mod histogram;
+#[cfg(feature = "tokio")]
+mod tokio_pool;
 
 pub use config::{IdleOrder, MAX_POOL_SIZE, MAX_WAITERS, PoolConfig, PoolConfigBuilder};
 pub use engine::{
@@ -10,3 +12,5 @@ pub use engine::{
     WaiterId,
 };
 pub use histogram::Histogram;
+#[cfg(feature = "tokio")]
+pub use tokio_pool::{Manager, Pool, Pooled};
