@@ -7,6 +7,14 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# The pool's end-to-end tests use the machine's PostgreSQL on 127.0.0.1:5432 (through a fault
+# proxy; the server itself is never stopped). Start it if it is down.
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  step "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

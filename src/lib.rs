@@ -22,3 +22,6 @@
 //! ```
 
 pub use seawall_core::*;
+
+#[cfg(feature = "postgres")]
+pub mod postgres;

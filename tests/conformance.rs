@@ -7,16 +7,21 @@
 //! a single run lists every disagreement; within a file, replay stops at the first one, since
 //! later steps assume the earlier decisions.
 
+mod common;
+
 use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::{
+    Invalid, as_object, check_config_error, check_keys, expect_eq, number, read_time, read_vector,
+    required_field, str_field, type_error,
+};
 use seawall::breaker::{count_from_f64, duration_from_millis};
 use seawall::{
-    BackoffConfig, BreakerConfig, BreakerMetrics, CircuitBreaker, ConfigError, Event, ManualClock,
-    Permit, Rejected, Snapshot, Timestamp, Transition, WindowConfig,
+    BackoffConfig, BreakerConfig, BreakerMetrics, CircuitBreaker, Event, ManualClock, Permit,
+    Rejected, Snapshot, Transition, WindowConfig,
 };
 use serde_json::{Map, Value};
 
@@ -25,56 +30,11 @@ const RATE_TOLERANCE: f64 = 1e-9;
 
 #[test]
 fn conformance_vectors() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/breaker");
-    let files = vector_files(&dir);
-    assert!(
-        !files.is_empty(),
-        "no conformance vectors found in {}: an empty directory must not pass",
-        dir.display()
-    );
-    let mut failures = Vec::new();
-    for path in &files {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.display().to_string());
-        if let Err(e) = run_file(path) {
-            failures.push(format!("{name}: {e}"));
-        }
-    }
-    if !failures.is_empty() {
-        let mut report = format!(
-            "{} of {} conformance vectors disagree:\n",
-            failures.len(),
-            files.len()
-        );
-        for f in &failures {
-            let _ = writeln!(report, "  - {f}");
-        }
-        panic!("{report}");
-    }
-    eprintln!("{} conformance vectors agree", files.len());
-}
-
-fn vector_files(dir: &Path) -> Vec<PathBuf> {
-    let entries = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot read conformance directory {}: {e}", dir.display()));
-    let mut files: Vec<PathBuf> = entries
-        .map(|entry| {
-            entry
-                .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-                .path()
-        })
-        .filter(|p| p.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    files.sort();
-    files
+    common::run_directory("breaker", run_file);
 }
 
 fn run_file(path: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| format!("not valid JSON: {e}"))?;
-    let doc = as_object(&doc, "the file")?;
+    let doc = &read_vector(path)?;
     check_keys(
         doc,
         &["name", "description", "config", "steps", "expect_error"],
@@ -106,67 +66,6 @@ fn run_file(path: &Path) -> Result<(), String> {
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
-
-/// A configuration the library refused, in the vocabulary of the vectors.
-#[derive(Debug)]
-struct Invalid {
-    field: String,
-    /// `range` (the core's [`ConfigError`]) or `type` (a JSON value Rust cannot even express).
-    kind: &'static str,
-    message: String,
-}
-
-impl From<ConfigError> for Invalid {
-    fn from(e: ConfigError) -> Self {
-        Invalid {
-            field: e.field.to_string(),
-            kind: "range",
-            message: e.to_string(),
-        }
-    }
-}
-
-fn type_error(field: &str, expected: &str, got: &Value) -> Invalid {
-    Invalid {
-        field: field.to_string(),
-        kind: "type",
-        message: format!("{field} must be {expected}, got {got}"),
-    }
-}
-
-fn check_config_error(
-    built: Result<BreakerConfig, Invalid>,
-    expected: &Value,
-) -> Result<(), String> {
-    let expected = as_object(expected, "expect_error")?;
-    check_keys(expected, &["field", "kind"], "expect_error")?;
-    let field = str_field(expected, "field", "expect_error")?;
-    let kind = str_field(expected, "kind", "expect_error")?;
-    if kind != "range" && kind != "type" {
-        return Err(format!(
-            "expect_error.kind must be `range` or `type`, not {kind:?}"
-        ));
-    }
-    match built {
-        Ok(config) => Err(format!(
-            "expected a {kind} error on `{field}`, but the config was accepted: {config:?}"
-        )),
-        Err(e) if e.field == field && e.kind == kind => {
-            if e.message.contains(field) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "the {kind} error on `{field}` does not name the field: {:?}",
-                    e.message
-                ))
-            }
-        }
-        Err(e) => Err(format!(
-            "expected a {kind} error on `{field}`, got a {} error on `{}`: {}",
-            e.kind, e.field, e.message
-        )),
-    }
-}
 
 /// Converts a vector's `config` into a [`BreakerConfig`]. The outer `Err` is a malformed vector;
 /// the inner one is the library refusing the configuration.
@@ -277,10 +176,6 @@ fn build_config(obj: &Map<String, Value>) -> Result<BreakerConfig, Invalid> {
         b = b.seed(Some(seed));
     }
     Ok(b.build()?)
-}
-
-fn number(v: &Value, field: &'static str) -> Result<f64, Invalid> {
-    v.as_f64().ok_or_else(|| type_error(field, "a number", v))
 }
 
 fn count(v: &Value, field: &'static str) -> Result<u32, Invalid> {
@@ -510,18 +405,8 @@ impl<'b> Replay<'b> {
     }
 
     fn set_time(&mut self, t: &Value) -> Result<(), String> {
-        let ms = t
-            .as_f64()
-            .ok_or_else(|| format!("`t` must be a number of milliseconds, not {t}"))?;
-        if ms < self.now_ms {
-            return Err(format!(
-                "`t` went backwards, from {} to {ms} ms",
-                self.now_ms
-            ));
-        }
-        let ts = Timestamp::from_millis_f64(ms).ok_or_else(|| format!("bad time {ms} ms"))?;
+        let ts = read_time(t, &mut self.now_ms)?;
         self.clock.set(ts);
-        self.now_ms = ms;
         Ok(())
     }
 
@@ -813,45 +698,5 @@ fn check_metrics(expected: &Map<String, Value>, m: &BreakerMetrics) -> Result<()
         Ok(())
     } else {
         Err(format!("metrics differ: {}", wrong.join("; ")))
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Small JSON helpers for reading the vectors strictly.
-
-fn as_object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, String> {
-    v.as_object()
-        .ok_or_else(|| format!("{what} must be a JSON object, not {v}"))
-}
-
-fn check_keys(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<(), String> {
-    match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(format!(
-            "unknown key {k:?} in {what} (allowed: {})",
-            allowed.join(", ")
-        )),
-        None => Ok(()),
-    }
-}
-
-fn required_field<'a>(
-    obj: &'a Map<String, Value>,
-    key: &str,
-    what: &str,
-) -> Result<&'a Value, String> {
-    obj.get(key).ok_or_else(|| format!("{what} needs `{key}`"))
-}
-
-fn str_field<'a>(obj: &'a Map<String, Value>, key: &str, what: &str) -> Result<&'a str, String> {
-    required_field(obj, key, what)?
-        .as_str()
-        .ok_or_else(|| format!("`{key}` of {what} must be a string"))
-}
-
-fn expect_eq(what: &str, expected: &str, actual: &str) -> Result<(), String> {
-    if expected == actual {
-        Ok(())
-    } else {
-        Err(format!("expected {what} {expected:?}, got {actual:?}"))
     }
 }

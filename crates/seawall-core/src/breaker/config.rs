@@ -319,12 +319,13 @@ fn check_percent(field: &'static str, v: f64) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The allowed range of each count field, in one place so that [`count_from_f64`] reports the
+/// The allowed range of each count field (breaker and retry), in one place so that [`count_from_f64`] reports the
 /// same range as [`BreakerConfigBuilder::build`] for values too large for a `u32`.
 fn count_range(field: &str) -> (u32, u32, &'static str) {
     match field {
         "window.buckets" => (1, MAX_BUCKETS, "an integer in [1, 10000]"),
         "half_open_calls" => (1, MAX_HALF_OPEN_CALLS, "an integer in [1, 10000]"),
+        "max_attempts" => (1, crate::retry::MAX_ATTEMPTS, "an integer in [1, 100]"),
         _ => (1, MAX_COUNT, "an integer in [1, 1000000]"),
     }
 }
