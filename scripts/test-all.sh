@@ -28,7 +28,8 @@ step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p seawall -p seawall-core --all-features --quiet
 
 step "Rust examples"
-cargo run --quiet --example flaky_dependency >/dev/null
+cargo run --quiet --example demo >/dev/null
+DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo run --quiet --example demo --features postgres >/dev/null
 cargo run --quiet --example budget_and_retry >/dev/null
 
 step "Node.js binding"

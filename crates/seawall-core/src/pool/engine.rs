@@ -938,7 +938,12 @@ impl PoolCore {
 
     /// Starts a create if the size limit, the back-off and the breaker allow it.
     fn try_start_create(&mut self, now: Timestamp) -> bool {
-        if self.total() >= self.config.max_size || now < self.next_create_at {
+        if self.total() >= self.config.max_size {
+            return false;
+        }
+        // The back-off spaces attempts while the breaker is still closed; once it has opened,
+        // its open duration does the spacing and the half-open probe goes at once.
+        if now < self.next_create_at && self.breaker.state(now) != BreakerState::HalfOpen {
             return false;
         }
         match self.breaker.try_acquire(now) {

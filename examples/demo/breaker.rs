@@ -6,7 +6,7 @@
 //! dependency is down, a few probes test it, and traffic resumes once it answers again.
 //!
 //! Time is simulated with a `ManualClock`, so the minute runs in milliseconds and the output is
-//! the same on every run. Run it with `cargo run --example flaky_dependency`.
+//! the same on every run.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -38,7 +38,7 @@ struct Row {
     caller_wait_ms: u64,
 }
 
-fn main() -> Result<(), seawall::ConfigError> {
+pub fn run() -> Result<(), seawall::ConfigError> {
     let clock = ManualClock::new();
     let breaker = CircuitBreaker::with_clock(
         BreakerConfig::builder()
@@ -63,7 +63,7 @@ fn main() -> Result<(), seawall::ConfigError> {
         }
     });
 
-    println!("Seawall circuit breaker vs. a dependency that is down from 10 s to 35 s");
+    println!("== 1. A circuit breaker in front of a dependency that is down from 10 s to 35 s");
     println!("(simulated time; 20 requests/s; client timeout 2 s)\n");
     println!("state changes as they happen:");
 
