@@ -1,10 +1,11 @@
 /**
- * Seawall for Node.js: circuit breakers whose decisions are made by the same Rust core as the
- * Rust and Python libraries, so every service in a polyglot fleet decides alike.
+ * Seawall for Node.js: circuit breakers, deadline budgets and retries whose decisions are made
+ * by the same Rust core as the Rust and Python libraries, so every service in a polyglot fleet
+ * decides alike.
  *
  * @example
  * ```ts
- * import { CircuitBreaker, BreakerOpenError } from 'seawall'
+ * import { Budget, CallPolicy, CircuitBreaker, BreakerOpenError } from 'seawall'
  *
  * const breaker = new CircuitBreaker({ failureRateThreshold: 50, openDurationMs: 30_000 })
  * try {
@@ -12,10 +13,23 @@
  * } catch (err) {
  *   if (err instanceof BreakerOpenError) console.log(`retry in ${err.retryAfterMs} ms`)
  * }
+ *
+ * // Budget → retry → breaker → per-attempt timeout, in the right order:
+ * const users = new CallPolicy({ breaker, attemptTimeoutMs: 500 })
+ * const budget = Budget.fromHeader(req.headers['grpc-timeout'] ?? '2S')
+ * const user2 = await users.run(({ signal }) => fetch(url, { signal }), { budget })
  * ```
  *
  * @packageDocumentation
  */
+
+declare global {
+  /**
+   * The host's AbortSignal (from `@types/node` or the DOM lib). Declared empty here only so that
+   * these types compile without either; it merges with the real one.
+   */
+  interface AbortSignal {}
+}
 
 /** Where a breaker stands. */
 export type BreakerState =
@@ -259,10 +273,19 @@ export interface BreakerSnapshot {
   window: { kind: 'count'; calls: number[] } | { kind: 'time'; buckets: SnapshotBucket[] }
 }
 
-/** Base class of the errors Seawall throws for its own reasons. */
+/**
+ * Base class of the errors Seawall throws for its own reasons. Errors about arguments are
+ * built-in `RangeError` / `TypeError` instances instead, with `code` (`SEAWALL_INVALID_CONFIG`
+ * for options, `SEAWALL_INVALID_ARGUMENT` for method arguments, `SEAWALL_INVALID_CLOCK` for a
+ * clock reading) and `field` (the option in JavaScript spelling).
+ */
 export declare class SeawallError extends Error {
   constructor(message: string, code: string, options?: ErrorOptions)
-  /** A stable identifier: `SEAWALL_BREAKER_OPEN`, `SEAWALL_INVALID_SNAPSHOT`, … */
+  /**
+   * A stable identifier: `SEAWALL_BREAKER_OPEN`, `SEAWALL_INVALID_SNAPSHOT`,
+   * `SEAWALL_DEADLINE_EXCEEDED`, `SEAWALL_BUDGET_EXHAUSTED`, `SEAWALL_RETRY_BUDGET_EXHAUSTED`,
+   * `SEAWALL_INVALID_HEADER`.
+   */
   readonly code: string
 }
 
@@ -378,8 +401,8 @@ export declare class CircuitBreaker {
 }
 
 /**
- * A clock that moves only when told to, for tests: pass it as the `clock` option and move a
- * breaker through its states without sleeping.
+ * A clock that moves only when told to, for tests: pass it as the `clock` option and move
+ * breakers, budgets and retry budgets through time without sleeping.
  */
 export declare class ManualClock implements Clock {
   /** @param startMs the initial time in milliseconds (default 0). */
@@ -390,4 +413,470 @@ export declare class ManualClock implements Clock {
   advance(ms: number): number
   /** Sets the clock to `ms` milliseconds. */
   set(ms: number): void
+}
+
+// ---- Deadline budgets ---------------------------------------------------------------------
+
+/** Options of {@link TimeoutPolicy}; every one is optional and validated by the core. */
+export interface TimeoutPolicyOptions {
+  /** No timeout may exceed this many milliseconds; 1 ms to 24 h. Default 15000. */
+  maxTimeoutMs?: number
+  /**
+   * Every configured timeout is multiplied by this factor, in (0, 1]: 0.5 halves every
+   * timeout during an incident. Default 1.
+   */
+  scale?: number
+  /**
+   * A call is not started with less than this many milliseconds left (it fails fast with
+   * {@link BudgetExhaustedError} instead); 0 to `maxTimeoutMs`. Default 10.
+   */
+  minToStartMs?: number
+}
+
+/**
+ * The rules every timeout obeys: none longer than `maxTimeoutMs`, every configured timeout
+ * multiplied by `scale`, and no call started with less than `minToStartMs` left. Immutable.
+ */
+export declare class TimeoutPolicy {
+  /**
+   * @throws RangeError or TypeError (`code: 'SEAWALL_INVALID_CONFIG'`, `field`) for an invalid
+   * option, e.g. a `scale` outside (0, 1].
+   */
+  constructor(options?: TimeoutPolicyOptions)
+  /** The longest timeout allowed, in milliseconds. */
+  readonly maxTimeoutMs: number
+  /** The factor applied to every configured timeout. */
+  readonly scale: number
+  /** The least time left, in milliseconds, for which a call is still started. */
+  readonly minToStartMs: number
+  /**
+   * The process-wide policy, used by every budget created without one. It lives in Seawall's
+   * Rust core, so Rust code in the same process sees the same one. Default: 15 s, 1, 10 ms.
+   */
+  static getGlobal(): TimeoutPolicy
+  /**
+   * Replaces the process-wide policy (during an incident, for instance). Budgets created before
+   * keep the policy they were created with.
+   */
+  static setGlobal(policy: TimeoutPolicy): void
+  toJSON(): { maxTimeoutMs: number; scale: number; minToStartMs: number }
+}
+
+/** Options of {@link Budget}. */
+export interface BudgetOptions {
+  /**
+   * The total time, in milliseconds, from now; scaled, then capped at the policy maximum. A
+   * value that is negative, not finite or above 24 h is a `RangeError` (`field: 'timeoutMs'`).
+   */
+  timeoutMs: number
+  /** The policy the budget obeys. Default: {@link TimeoutPolicy.getGlobal} at creation. */
+  policy?: TimeoutPolicy
+  /**
+   * The clock, in milliseconds. Default `performance`; tests pass a {@link ManualClock}.
+   * Deadline timers (`run()`, `signal`) run on real time, for as long as this clock says is left
+   * when they start.
+   */
+  clock?: Clock
+}
+
+/** How a deadline travels in a header: gRPC's `grpc-timeout` (`"1500m"`), or whole milliseconds. */
+export type HeaderFormat = 'grpc-timeout' | 'timeout-ms'
+
+/** Options of {@link Budget.fromHeader}. */
+export interface FromHeaderOptions {
+  /** The format of the value. Default `'grpc-timeout'`. */
+  format?: HeaderFormat
+  /** The receiving side's policy: its maximum caps the caller's deadline. Default: the global one. */
+  policy?: TimeoutPolicy
+  /** The clock. Default `performance`. */
+  clock?: Clock
+}
+
+/**
+ * A request's deadline: created from a total timeout, carried through the request and shared
+ * by everything it calls. Every timeout derived from it is `min(remaining, per-call cap ×
+ * scale, policy maximum)`, and a call is not started when less than the policy's
+ * `minToStartMs` is left: it fails at once with {@link BudgetExhaustedError}.
+ *
+ * @example
+ * ```ts
+ * const budget = new Budget({ timeoutMs: 2000 })
+ * const rows = await budget.run((signal) => db.query(sql, { signal }))
+ * await fetch(url, { headers: { 'grpc-timeout': budget.toHeader() }, signal: budget.signal })
+ * ```
+ */
+export declare class Budget {
+  /** @throws RangeError or TypeError (`code: 'SEAWALL_INVALID_CONFIG'`, `field`) for an invalid option. */
+  constructor(options: BudgetOptions)
+  /**
+   * A budget from a received header value, ending when the caller's deadline does: capped at
+   * the policy maximum, never scaled (it is the caller's deadline, not one of ours). Surrounding
+   * spaces and tabs are accepted.
+   * @throws InvalidHeaderError for a value that is not a timeout.
+   * @throws TypeError if `value` is not a string (a missing header is the caller's to handle).
+   */
+  static fromHeader(value: string, options?: FromHeaderOptions): Budget
+  /** The policy this budget obeys. */
+  readonly policy: TimeoutPolicy
+  /** The deadline, in milliseconds on the budget's clock. */
+  readonly deadlineMs: number
+  /** Milliseconds left now (0 once past the deadline). */
+  readonly remainingMs: number
+  /** Whether the deadline has passed (true from the deadline itself on). */
+  readonly isExpired: boolean
+  /**
+   * An AbortSignal that aborts with a {@link DeadlineExceededError} at the deadline: pass it to
+   * `fetch`, a database driver, anything that takes one. Created on first read; its timer is
+   * Seawall's shared one, unref'd, so it never keeps the process alive.
+   */
+  readonly signal: AbortSignal
+  /**
+   * A nested budget for one part of the request: it ends at the earlier of this deadline and
+   * now + `capMs × scale` (capped at the policy maximum).
+   * @throws RangeError (`code: 'SEAWALL_INVALID_ARGUMENT'`, `field: 'capMs'`) for a cap that is
+   * negative, not finite or above 24 h.
+   */
+  child(capMs: number): Budget
+  /**
+   * The timeout for one call, in milliseconds: `min(remaining, capMs × scale, policy maximum)`
+   * (without `capMs`: `min(remaining, policy maximum)`).
+   * @throws BudgetExhaustedError when the budget cannot fit a call.
+   */
+  timeoutFor(capMs?: number): number
+  /**
+   * The time left, in milliseconds, when a call may still start.
+   * @throws BudgetExhaustedError when less than the policy's `minToStartMs` (or nothing) is left.
+   */
+  check(): number
+  /** The time left as a header value for the next service, rounded down. Default format `'grpc-timeout'`. */
+  toHeader(format?: HeaderFormat): string
+  /**
+   * Runs `work` under the budget. Rejects with {@link DeadlineExceededError} at the deadline,
+   * after aborting the signal `work` received (so the work can stop); rejects with
+   * {@link BudgetExhaustedError}, without calling `work`, when the budget cannot fit a call;
+   * otherwise settles as `work` does. `work` receives an AbortSignal only if it declares a
+   * parameter (creating a signal is the expensive part of a timeout, so it is made only when
+   * asked for). The deadline timer is shared and unref'd, and dropped when the work settles.
+   *
+   * A deadline never keeps the process alive: work that holds nothing (a bare promise that never
+   * settles) cannot stop a process with nothing else to do from exiting. Real work holds its
+   * own handles (sockets, timers), which do.
+   */
+  run<T>(work: (signal: AbortSignal) => T | PromiseLike<T>): Promise<Awaited<T>>
+}
+
+// ---- Retries ------------------------------------------------------------------------------
+
+/** Always wait `delayMs`. */
+export interface ConstantBackoffOptions {
+  kind: 'constant'
+  /** The wait, in milliseconds (0 to 24 h). */
+  delayMs: number
+}
+
+/** Wait `baseMs × multiplier^(n − 1)` after the n-th attempt, at most `capMs`. */
+export interface ExponentialRetryBackoffOptions {
+  kind: 'exponential'
+  /** The first wait, in milliseconds (0 to 24 h). */
+  baseMs: number
+  /** The longest wait, in milliseconds; at least `baseMs`. */
+  capMs: number
+  /** Growth per attempt, in [1, 100]. Default 2. */
+  multiplier?: number
+}
+
+/**
+ * AWS's "decorrelated jitter": a wait drawn uniformly between `baseMs` and three times the
+ * previous wait, at most `capMs`. Spreads a crowd of retrying callers.
+ */
+export interface DecorrelatedJitterBackoffOptions {
+  kind: 'decorrelated_jitter'
+  /** The shortest wait, in milliseconds. Default 100. */
+  baseMs?: number
+  /** The longest wait, in milliseconds; at least `baseMs`. Default 5000. */
+  capMs?: number
+}
+
+/** How long to wait between attempts. Waits are not scaled by the timeout policy. */
+export type RetryBackoffOptions = ConstantBackoffOptions | ExponentialRetryBackoffOptions | DecorrelatedJitterBackoffOptions
+
+/** A retry policy's backoff, every value filled in. */
+export type RetryBackoff =
+  | { kind: 'constant'; delayMs: number }
+  | { kind: 'exponential'; baseMs: number; capMs: number; multiplier: number }
+  | { kind: 'decorrelated_jitter'; baseMs: number; capMs: number }
+
+/** Options of {@link RetryPolicy}; validated by the core. */
+export interface RetryPolicyOptions {
+  /** Attempts in all, the first included, in [1, 100]. Default 3. */
+  maxAttempts?: number
+  /** Default `{ kind: 'decorrelated_jitter', baseMs: 100, capMs: 5000 }`. */
+  backoff?: RetryBackoffOptions
+  /** Seed of the jitter (a safe integer), for reproducible tests. Default: random. */
+  seed?: number | null
+  /**
+   * Whether a failure is worth another attempt. It sees every failure of an attempt, including
+   * {@link DeadlineExceededError} (the attempt timed out) and {@link BreakerOpenError}. Default:
+   * every error except {@link BudgetExhaustedError} and {@link RetryBudgetExhaustedError}. An
+   * abort by the caller's own signal is never retried.
+   */
+  isRetryable?: (error: unknown) => boolean
+}
+
+/** Why a retry loop stopped. */
+export type GiveUpReason =
+  /** `maxAttempts` attempts were made. */
+  | 'attempts_exhausted'
+  /** The wait plus the policy's `minToStartMs` does not fit in what is left of the budget. */
+  | 'budget_exhausted'
+  /** The server's `retryAfterMs` hint does not fit in what is left of the budget. */
+  | 'retry_after_beyond_budget'
+  /** The shared retry budget allows no more retries now. */
+  | 'retry_budget_exhausted'
+
+/** What to do after a failed attempt. */
+export type RetryDecision = { retry: true; delayMs: number } | { retry: false; reason: GiveUpReason }
+
+/**
+ * How many attempts a call makes and how long it waits between them. Give it to
+ * {@link retry} or a {@link CallPolicy}, or drive a {@link RetryLoop} from {@link begin}.
+ */
+export declare class RetryPolicy {
+  /** @throws RangeError or TypeError (`code: 'SEAWALL_INVALID_CONFIG'`, `field`) for an invalid option. */
+  constructor(options?: RetryPolicyOptions)
+  /** Attempts in all, the first included. */
+  readonly maxAttempts: number
+  /** The backoff, with its defaults filled in. */
+  readonly backoff: RetryBackoff
+  /** The jitter seed, or `null` when random. */
+  readonly seed: number | null
+  /** The `isRetryable` option, if given. */
+  readonly isRetryable: ((error: unknown) => boolean) | undefined
+  /**
+   * Begins one call's retry loop under `budget`, for code that runs its own attempts. Retries
+   * are drawn from `retryBudget`: default {@link RetryBudget.getGlobal}, `null` for none.
+   */
+  begin(budget: Budget, options?: { retryBudget?: RetryBudget | null }): RetryLoop
+}
+
+/**
+ * One call's retry loop: call {@link startAttempt} before each attempt and {@link onFailure}
+ * after each retryable failure; wait `delayMs` when told to retry. Every decision is the core's.
+ */
+export declare class RetryLoop {
+  private constructor()
+  /** The budget the loop runs under. */
+  readonly budget: Budget
+  /** Attempts started so far. */
+  readonly attempts: number
+  /**
+   * Starts an attempt if the budget fits one and returns its timeout in milliseconds:
+   * `min(remaining, capMs × scale, policy maximum)`. The first attempt counts as a request in
+   * the retry budget.
+   * @throws BudgetExhaustedError when the budget cannot fit an attempt (nothing is counted).
+   */
+  startAttempt(capMs?: number): number
+  /**
+   * After a retryable failure: wait `delayMs` and start the next attempt, or stop for `reason`.
+   * `retryAfterMs` is a server's hint (an open breaker's, a parsed `Retry-After`): it replaces
+   * the backoff when it fits the budget and ends the retries when it does not.
+   * @throws RangeError (`field: 'retryAfterMs'`) for a negative or NaN hint.
+   */
+  onFailure(retryAfterMs?: number | null): RetryDecision
+}
+
+/** Options of {@link RetryBudget}; validated by the core. */
+export interface RetryBudgetOptions {
+  /** Retries allowed as a percentage of requests, in [0, 1000]. Default 20. */
+  percent?: number
+  /** Retries always allowed per second of `ttlMs`, in [0, 100000]. Default 10. */
+  minPerSecond?: number
+  /** How long a request or a retry counts, in milliseconds: 1 s to 1 h. Default 10000. */
+  ttlMs?: number
+  /** The clock. Default: Seawall's monotonic clock (the one the global budget uses). */
+  clock?: Clock
+}
+
+/** A retry budget's numbers over its window. */
+export interface RetryBudgetMetrics {
+  /** Requests (first attempts) counted. */
+  requests: number
+  /** Retries counted. */
+  retries: number
+  /** Retries the window allows in all: `floor(requests × percent / 100) + floor(minPerSecond × ttl in s)`. */
+  allowed: number
+}
+
+/**
+ * A retry budget shared by every caller of a dependency (Finagle and Envoy's design): retries
+ * may add at most `percent` of the requests plus `minPerSecond` a second over the last `ttlMs`.
+ * A per-call attempt limit does not stop a retry storm; this does. It is on by default.
+ */
+export declare class RetryBudget {
+  /** @throws RangeError or TypeError (`code: 'SEAWALL_INVALID_CONFIG'`, `field: 'retryBudget.…'`). */
+  constructor(options?: RetryBudgetOptions)
+  /**
+   * The process-wide retry budget (20 %, 10/s, 10 s), used by {@link retry} and
+   * {@link CallPolicy} whenever none is given. It is the core's, shared with Rust code in the
+   * same process.
+   */
+  static getGlobal(): RetryBudget
+  /** Retries allowed as a percentage of requests. */
+  readonly percent: number
+  /** Retries always allowed per second. */
+  readonly minPerSecond: number
+  /** How long a request or retry counts, in milliseconds. */
+  readonly ttlMs: number
+  /** The numbers now. */
+  metrics(): RetryBudgetMetrics
+}
+
+/** What an attempt function receives. */
+export interface AttemptContext {
+  /** The attempt's number, from 1. */
+  readonly attempt: number
+  /**
+   * Aborts when the attempt's timeout passes (with a {@link DeadlineExceededError}) or the
+   * caller's signal aborts (with its reason). Created on first read.
+   */
+  readonly signal: AbortSignal
+}
+
+/** Options of {@link retry}. */
+export interface RetryOptions {
+  /** A policy, or the options of one. Default `new RetryPolicy()`. */
+  policy?: RetryPolicy | RetryPolicyOptions
+  /**
+   * The call's budget. Default: a new budget of the global policy's maximum (scaled by it), so
+   * every call has a timeout.
+   */
+  budget?: Budget
+  /** The retry budget. Default {@link RetryBudget.getGlobal}; `null` turns it off (think twice). */
+  retryBudget?: RetryBudget | null
+  /** A cap on each attempt, in milliseconds (scaled by the policy, never beyond what is left). */
+  attemptTimeoutMs?: number
+  /** Overrides the policy's `isRetryable`. */
+  isRetryable?: (error: unknown) => boolean
+  /** The caller's signal: aborting it cancels the attempt in flight (or the wait) and ends the call with its reason. */
+  signal?: AbortSignal
+}
+
+/**
+ * Calls `fn` until it succeeds or the policy gives up, all within one budget:
+ *
+ * 1. start an attempt if the budget fits one (else reject with the last failure, or
+ *    {@link BudgetExhaustedError} before any attempt);
+ * 2. run `fn` under the attempt's timeout: at the timeout it rejects with
+ *    {@link DeadlineExceededError} and `signal` aborts;
+ * 3. on success resolve; on a failure that is not retryable reject with it;
+ * 4. otherwise ask the core: wait (a `retryAfterMs` number on the error, as on a
+ *    {@link BreakerOpenError}, replaces the backoff when it fits) and go to 1, or give up —
+ *    with {@link RetryBudgetExhaustedError} (`cause`: the last error) when the retry budget
+ *    refused, with the last error otherwise.
+ *
+ * Deadline timers are unref'd; the wait between attempts is an ordinary (ref'd) timer, since a
+ * program awaiting a retry is doing work. Bad options reject with RangeError / TypeError.
+ */
+export declare function retry<T>(fn: (attempt: AttemptContext) => T | PromiseLike<T>, options?: RetryOptions): Promise<Awaited<T>>
+
+/** Options of {@link CallPolicy}. */
+export interface CallPolicyOptions {
+  /**
+   * The breaker every attempt goes through. A rejection is a failed attempt whose hint is its
+   * `retryAfterMs`; outcomes are classified by the breaker's own callbacks, except that a
+   * timed-out attempt is always a failure and one cancelled by the caller is ignored.
+   */
+  breaker?: CircuitBreaker
+  /** A policy, or the options of one. Default `new RetryPolicy()`. */
+  retry?: RetryPolicy | RetryPolicyOptions
+  /** The retry budget. Default {@link RetryBudget.getGlobal}; `null` turns it off. */
+  retryBudget?: RetryBudget | null
+  /** A cap on each attempt, in milliseconds (scaled by the policy, never beyond what is left). */
+  attemptTimeoutMs?: number
+  /** The budget of a call run without one, in milliseconds. Default: the global policy's maximum. */
+  timeoutMs?: number
+}
+
+/** Options of {@link CallPolicy.run}. */
+export interface CallPolicyRunOptions {
+  /** The call's budget (from the incoming request, say). Default: a new one of `timeoutMs`. */
+  budget?: Budget
+  /** The caller's signal: aborting it cancels the attempt in flight (or the wait). */
+  signal?: AbortSignal
+}
+
+/**
+ * Runs calls under budget → retry → breaker → per-attempt timeout, in that order, so callers
+ * need not know the order: the budget bounds everything (waits included); the retry loop sees
+ * the breaker's rejections and honours their retry-after; the breaker sees every attempt; each
+ * attempt's timeout comes from what is left of the budget.
+ *
+ * @example
+ * ```ts
+ * const inventory = new CallPolicy({
+ *   breaker: new CircuitBreaker({ name: 'inventory' }),
+ *   retry: { maxAttempts: 3, backoff: { kind: 'exponential', baseMs: 50, capMs: 500 } },
+ *   attemptTimeoutMs: 300,
+ * })
+ * const stock = await inventory.run(({ signal }) => fetch(url, { signal }), { budget })
+ * ```
+ */
+export declare class CallPolicy {
+  /** @throws RangeError or TypeError (`code: 'SEAWALL_INVALID_CONFIG'`, `field`) for an invalid option. */
+  constructor(options?: CallPolicyOptions)
+  /** The breaker, if any. */
+  readonly breaker: CircuitBreaker | undefined
+  /** The retry policy. */
+  readonly retry: RetryPolicy
+  /** The retry budget (`null`: none). */
+  readonly retryBudget: RetryBudget | null
+  /** The cap on each attempt, in milliseconds, if any. */
+  readonly attemptTimeoutMs: number | undefined
+  /** The budget of a call run without one, in milliseconds, if set. */
+  readonly timeoutMs: number | undefined
+  /** Runs `fn` under the policy; settles as {@link retry} describes. */
+  run<T>(fn: (attempt: AttemptContext) => T | PromiseLike<T>, options?: CallPolicyRunOptions): Promise<Awaited<T>>
+}
+
+// ---- Errors of budgets and retries --------------------------------------------------------
+
+/**
+ * Work did not finish within its time and was cancelled: its AbortSignal aborted with this
+ * error, and the promise that ran it rejected with it.
+ */
+export declare class DeadlineExceededError extends SeawallError {
+  constructor(timeoutMs: number)
+  readonly code: 'SEAWALL_DEADLINE_EXCEEDED'
+  /** The time the work was given, in milliseconds. */
+  readonly timeoutMs: number
+}
+
+/** Too little of the budget was left to start a call; the call was not made. */
+export declare class BudgetExhaustedError extends SeawallError {
+  constructor(remainingMs: number, minToStartMs: number)
+  readonly code: 'SEAWALL_BUDGET_EXHAUSTED'
+  /** Milliseconds that were left. */
+  readonly remainingMs: number
+  /** The policy's minimum to start a call. */
+  readonly minToStartMs: number
+}
+
+/** The shared retry budget refused a retry. */
+export declare class RetryBudgetExhaustedError extends SeawallError {
+  constructor(lastError: unknown)
+  readonly code: 'SEAWALL_RETRY_BUDGET_EXHAUSTED'
+  /** The last attempt's error. */
+  readonly cause: unknown
+}
+
+/** A received deadline header value that is not a timeout. */
+export declare class InvalidHeaderError extends SeawallError {
+  constructor(message: string, header: HeaderFormat, value: string, reason: string)
+  readonly code: 'SEAWALL_INVALID_HEADER'
+  /** The format that was expected. */
+  readonly header: HeaderFormat
+  /** The value received (its first 64 characters). */
+  readonly value: string
+  /** What is wrong with it. */
+  readonly reason: string
 }

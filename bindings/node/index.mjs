@@ -5,10 +5,21 @@ import seawall from './index.js'
 export const {
   CircuitBreaker,
   Permit,
+  TimeoutPolicy,
+  Budget,
+  RetryPolicy,
+  RetryLoop,
+  RetryBudget,
+  retry,
+  CallPolicy,
   ManualClock,
   SeawallError,
   BreakerOpenError,
   SnapshotError,
+  DeadlineExceededError,
+  BudgetExhaustedError,
+  RetryBudgetExhaustedError,
+  InvalidHeaderError,
 } = seawall
 
 export default seawall

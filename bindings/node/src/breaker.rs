@@ -28,20 +28,19 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use napi::bindgen_prelude::{Object, Unknown};
-use napi::{Env, JsValue, ValueType};
+use napi::Env;
+use napi::bindgen_prelude::Unknown;
 use napi_derive::napi;
 use parking_lot::Mutex;
 use seawall_core::breaker::{count_from_f64, duration_from_millis};
 use seawall_core::{
-    BackoffConfig, BreakerConfig, BreakerCore, BreakerState, ConfigError, FieldKind, Outcome,
-    PermitTicket, RejectionReason, Snapshot, Timestamp, WindowConfig,
+    BackoffConfig, BreakerConfig, BreakerCore, BreakerState, ConfigError, Outcome, PermitTicket,
+    RejectionReason, Snapshot, WindowConfig,
 };
 
 use crate::error;
-
-/// Largest integer a JS number holds exactly; seeds and tokens must stay below it.
-const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+use crate::options::{MAX_SAFE_INTEGER, Options, seed_from_f64, timestamp};
+use crate::slots::Slots;
 
 /// `last_retry_after_ns` when the last rejection gave no retry-after.
 const NO_RETRY_AFTER: u64 = u64::MAX;
@@ -53,36 +52,9 @@ struct Shared {
     last_retry_after_ns: AtomicU64,
 }
 
-/// The cores of this thread's breakers, by slot. Each Node worker thread is its own JS
-/// environment with its own breakers, so the table is per thread and needs no lock.
-#[derive(Default)]
-struct Slots {
-    entries: Vec<Option<Arc<Shared>>>,
-    free: Vec<u32>,
-}
-
 thread_local! {
-    static SLOTS: RefCell<Slots> = RefCell::new(Slots::default());
-}
-
-impl Slots {
-    fn insert(&mut self, shared: Arc<Shared>) -> Option<u32> {
-        if let Some(slot) = self.free.pop() {
-            self.entries[slot as usize] = Some(shared);
-            return Some(slot);
-        }
-        let slot = u32::try_from(self.entries.len()).ok()?;
-        self.entries.push(Some(shared));
-        Some(slot)
-    }
-
-    fn release(&mut self, slot: u32) {
-        if let Some(entry) = self.entries.get_mut(slot as usize)
-            && entry.take().is_some()
-        {
-            self.free.push(slot);
-        }
-    }
+    /// The cores of this thread's breakers, by slot (see [`crate::slots`]).
+    static SLOTS: RefCell<Slots<Arc<Shared>>> = RefCell::new(Slots::default());
 }
 
 /// Runs `f` on the breaker in `slot`; `None` if there is none. `f` must not call into JS (a
@@ -90,7 +62,7 @@ impl Slots {
 fn with_slot<R>(slot: u32, f: impl FnOnce(&Shared) -> R) -> Option<R> {
     SLOTS.with(|slots| {
         let slots = slots.borrow();
-        slots.entries.get(slot as usize)?.as_deref().map(f)
+        slots.get(slot).map(|shared| f(shared))
     })
 }
 
@@ -391,143 +363,10 @@ impl NativeBreaker {
     }
 }
 
-fn timestamp(env: &Env, now_ms: f64) -> napi::Result<Timestamp> {
-    Timestamp::from_millis_f64(now_ms).ok_or_else(|| error::clock_error(env, now_ms))
-}
-
-/// A JS option value, sorted by what the config cares about.
-enum Value<'a> {
-    Absent,
-    Null,
-    Present(Unknown<'a>, ValueType),
-}
-
-/// Reads options from one JS object; `prefix` is the JS path of that object (`window.`).
-struct Options<'a> {
-    env: &'a Env,
-    object: Option<Object<'a>>,
-    prefix: &'static str,
-}
-
-impl<'a> Options<'a> {
-    fn js_name(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
-    }
-
-    fn get(&self, key: &str) -> napi::Result<Value<'a>> {
-        let Some(object) = &self.object else {
-            return Ok(Value::Absent);
-        };
-        // `get` reads the property like `options[key]`: getters and inherited values count.
-        match object.get::<Unknown<'a>>(key)? {
-            None => Ok(Value::Absent),
-            Some(v) => match v.get_type()? {
-                ValueType::Undefined => Ok(Value::Absent),
-                ValueType::Null => Ok(Value::Null),
-                t => Ok(Value::Present(v, t)),
-            },
-        }
-    }
-
-    fn type_error(&self, key: &str, expected: &str, got: &str) -> napi::Error {
-        error::option_type_error(self.env, &self.js_name(key), expected, got)
-    }
-
-    /// A number, `None` when absent; null is refused.
-    fn number(&self, key: &str) -> napi::Result<Option<f64>> {
-        match self.get(key)? {
-            Value::Absent => Ok(None),
-            Value::Null => Err(self.type_error(key, "a number", "null")),
-            Value::Present(v, t) => self.as_number(key, &v, t).map(Some),
-        }
-    }
-
-    /// A number, or `Some(None)` for an explicit null (the option's "off"); `None` when absent.
-    fn nullable_number(&self, key: &str) -> napi::Result<Option<Option<f64>>> {
-        match self.get(key)? {
-            Value::Absent => Ok(None),
-            Value::Null => Ok(Some(None)),
-            Value::Present(v, t) => self.as_number(key, &v, t).map(|n| Some(Some(n))),
-        }
-    }
-
-    /// A number that must be given.
-    fn required_number(&self, key: &str) -> napi::Result<f64> {
-        match self.get(key)? {
-            Value::Absent => Err(self.type_error(key, "a number", "undefined")),
-            Value::Null => Err(self.type_error(key, "a number", "null")),
-            Value::Present(v, t) => self.as_number(key, &v, t),
-        }
-    }
-
-    fn as_number(&self, key: &str, v: &Unknown<'a>, t: ValueType) -> napi::Result<f64> {
-        if t != ValueType::Number {
-            return Err(self.type_error(key, "a number", type_name(t)));
-        }
-        v.coerce_to_number()?.get_double()
-    }
-
-    /// A nested options object (`window`, `backoff`); `None` when absent.
-    fn object(&self, key: &str, prefix: &'static str) -> napi::Result<Option<Options<'a>>> {
-        match self.get(key)? {
-            Value::Absent => Ok(None),
-            Value::Null => Err(self.type_error(key, "an object", "null")),
-            Value::Present(v, ValueType::Object) => Ok(Some(Options {
-                env: self.env,
-                object: Some(v.coerce_to_object()?),
-                prefix,
-            })),
-            Value::Present(_, t) => Err(self.type_error(key, "an object", type_name(t))),
-        }
-    }
-
-    /// The `kind` string of a nested object; missing or not a string is a TypeError.
-    fn kind(&self, expected: &str) -> napi::Result<String> {
-        match self.get("kind")? {
-            Value::Present(v, ValueType::String) => v.coerce_to_string()?.into_utf8()?.into_owned(),
-            Value::Present(_, t) => Err(self.type_error("kind", expected, type_name(t))),
-            Value::Null => Err(self.type_error("kind", expected, "null")),
-            Value::Absent => Err(self.type_error("kind", expected, "undefined")),
-        }
-    }
-}
-
-fn type_name(t: ValueType) -> &'static str {
-    match t {
-        ValueType::Undefined => "undefined",
-        ValueType::Null => "null",
-        ValueType::Boolean => "boolean",
-        ValueType::Number => "number",
-        ValueType::String => "string",
-        ValueType::Symbol => "symbol",
-        ValueType::Object => "object",
-        ValueType::Function => "function",
-        ValueType::External => "external",
-        ValueType::BigInt => "bigint",
-        ValueType::Unknown => "unknown",
-    }
-}
-
 /// Builds a core config from the JS options object. JS types are checked here (TypeError);
 /// numbers go through the core's converters and builder, which own every range.
 fn parse_options(env: &Env, options: Unknown<'_>) -> napi::Result<BreakerConfig> {
-    let object = match options.get_type()? {
-        ValueType::Undefined => None,
-        ValueType::Object => Some(options.coerce_to_object()?),
-        t => {
-            return Err(error::option_type_error(
-                env,
-                "options",
-                "an object",
-                type_name(t),
-            ));
-        }
-    };
-    let o = Options {
-        env,
-        object,
-        prefix: "",
-    };
+    let o = Options::root(env, options, "options", "")?;
     let cfg = |e: ConfigError| error::config_error(env, &e);
     let mut b = BreakerConfig::builder();
 
@@ -621,19 +460,4 @@ fn parse_options(env: &Env, options: Unknown<'_>) -> napi::Result<BreakerConfig>
         b = b.seed(v.map(seed_from_f64).transpose().map_err(cfg)?);
     }
     b.build().map_err(cfg)
-}
-
-/// The core takes any u64 seed but has no converter for host numbers; beyond 2^53 a JS number
-/// is no longer the integer the user wrote, so the seed must be a safe integer.
-fn seed_from_f64(v: f64) -> Result<u64, ConfigError> {
-    if v.is_finite() && v.fract() == 0.0 && (0.0..=MAX_SAFE_INTEGER).contains(&v) {
-        Ok(v as u64)
-    } else {
-        Err(ConfigError {
-            field: "seed",
-            expected: "an integer in [0, 2^53 - 1]",
-            got: v.to_string(),
-            kind: FieldKind::Number,
-        })
-    }
 }

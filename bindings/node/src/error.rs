@@ -3,11 +3,19 @@
 //! The core names configuration fields in Rust's spelling (`open_duration`, `window.size`); a
 //! JavaScript user wrote `openDurationMs` and `window.size`, so messages and the `field` property
 //! are re-spelled here: each dotted segment camelCased, and `Ms` appended to durations (which JS
-//! takes as millisecond numbers). The JS classes (`SnapshotError`, `BreakerOpenError`) live in
-//! the facade; errors thrown from here carry the `code` the facade and users match on.
+//! takes as millisecond numbers). The JS classes (`SnapshotError`, `InvalidHeaderError`,
+//! `BreakerOpenError`, …) live in the facade; errors thrown from here carry the `code` the
+//! facade and users match on.
+//!
+//! Core errors and where they surface:
+//! - [`ConfigError`]: options → [`config_error`]; method arguments → [`argument_error`].
+//! - [`SnapshotError`] → [`snapshot_error`]; [`HeaderError`] → [`header_error`].
+//! - `BudgetExhausted` and `GiveUpReason` are decisions, not failures of the call into Rust:
+//!   the hot paths return them as numbers (see `budget.rs`, `retry.rs`) and the facade builds
+//!   `BudgetExhaustedError` / `RetryBudgetExhaustedError` itself, without a native exception.
 
 use napi::{Env, JsRangeError, JsTypeError, JsValue, bindgen_prelude::JsObjectValue};
-use seawall_core::{ConfigError, FieldKind, SnapshotError};
+use seawall_core::{ConfigError, FieldKind, HeaderError, SnapshotError};
 
 /// `code` of every error about options.
 pub const INVALID_CONFIG: &str = "SEAWALL_INVALID_CONFIG";
@@ -15,6 +23,10 @@ pub const INVALID_CONFIG: &str = "SEAWALL_INVALID_CONFIG";
 pub const INVALID_SNAPSHOT: &str = "SEAWALL_INVALID_SNAPSHOT";
 /// `code` of a clock reading the core cannot use (NaN, negative, infinite).
 pub const INVALID_CLOCK: &str = "SEAWALL_INVALID_CLOCK";
+/// `code` of a bad argument to a method (a negative cap, a NaN retry-after).
+pub const INVALID_ARGUMENT: &str = "SEAWALL_INVALID_ARGUMENT";
+/// `code` of a received deadline header that is not a timeout.
+pub const INVALID_HEADER: &str = "SEAWALL_INVALID_HEADER";
 
 /// Core fields that hold durations. The core tags the field of a [`ConfigError`] with its kind,
 /// but `expected` may mention another field by name (`at least open_duration`), and that one
@@ -25,6 +37,12 @@ const DURATION_FIELDS: &[&str] = &[
     "open_duration",
     "backoff.max_open_duration",
     "max_half_open_duration",
+    "max_timeout",
+    "min_to_start",
+    "backoff.delay",
+    "backoff.base",
+    "backoff.cap",
+    "retry_budget.ttl",
 ];
 
 /// A core field name in JavaScript's spelling: `backoff.max_open_duration` (a duration) is
@@ -113,13 +131,37 @@ fn js_got(got: &str, kind: FieldKind) -> String {
 /// A core [`ConfigError`] as the RangeError a JavaScript user sees:
 /// `openDurationMs must be a duration between 1 ms and 24 h, got 0 ms`.
 pub fn config_error(env: &Env, e: &ConfigError) -> napi::Error {
+    core_range_error(env, INVALID_CONFIG, e)
+}
+
+/// A core [`ConfigError`] about a method argument rather than an option (`budget.child(-1)`):
+/// the same RangeError, with `code: 'SEAWALL_INVALID_ARGUMENT'`.
+pub fn argument_error(env: &Env, e: &ConfigError) -> napi::Error {
+    core_range_error(env, INVALID_ARGUMENT, e)
+}
+
+fn core_range_error(env: &Env, code: &str, e: &ConfigError) -> napi::Error {
     let field = js_field(e.field, e.kind);
     let message = format!(
         "{field} must be {}, got {}",
         js_expected(e.expected),
         js_got(&e.got, e.kind)
     );
-    range_error(env, INVALID_CONFIG, &message, Some(&field))
+    range_error(env, code, &message, Some(&field))
+}
+
+/// A header value the core refused. The facade turns it into its `InvalidHeaderError`;
+/// `header`, `value` and `reason` say which format, what was received and what is wrong.
+pub fn header_error(env: &Env, e: &HeaderError) -> napi::Error {
+    let error = napi::JsError::from(napi::Error::new(INVALID_HEADER, e.to_string()));
+    with_properties(
+        error.into_unknown(*env),
+        &[
+            ("header", e.header),
+            ("value", &e.value),
+            ("reason", e.reason),
+        ],
+    )
 }
 
 /// An option of the wrong JavaScript type: `failureRateThreshold must be a number, got string`.
@@ -236,6 +278,22 @@ mod tests {
         assert_eq!(
             js_expected("at least backoff.max_open_duration"),
             "at least backoff.maxOpenDurationMs"
+        );
+        assert_eq!(
+            js_expected("a duration between 0 and max_timeout"),
+            "a duration between 0 and maxTimeoutMs"
+        );
+        assert_eq!(
+            js_expected("at least backoff.base"),
+            "at least backoff.baseMs"
+        );
+        assert_eq!(
+            js_field("retry_budget.ttl", FieldKind::Duration),
+            "retryBudget.ttlMs"
+        );
+        assert_eq!(
+            js_field("retry_budget.min_per_second", FieldKind::Number),
+            "retryBudget.minPerSecond"
         );
         assert_eq!(
             js_expected("a percentage in (0, 100]"),

@@ -1,11 +1,26 @@
 //! Node.js binding of Seawall: the native half of the npm package `seawall`.
 //!
-//! This crate translates and decides nothing: [`breaker::NativeBreaker`] converts JS numbers and
-//! option objects for the core, calls it, and maps its errors ([`error`]). Promises, events,
-//! classification callbacks and the clock live in the hand-written facade (`index.js`), so no
-//! JS function is ever held from Rust and a process with breakers exits by itself.
+//! This crate translates and decides nothing: it converts JS numbers and option objects for the
+//! core, calls it, and maps its errors ([`error`]). One file per concept: [`breaker`],
+//! [`budget`] (deadlines and the timeout policy), [`retry`] (retry loops and retry budgets).
+//! Promises, timers, AbortSignals, events, classification callbacks and the clock live in the
+//! hand-written facade (`index.js`, `lib/`), so no JS function is ever held from Rust and a
+//! process using Seawall exits by itself.
 
 mod breaker;
+mod budget;
 mod error;
+mod options;
+mod retry;
+mod slots;
 
 pub use breaker::{NativeBreaker, NativeMetrics, NativeTransition, acquire, record};
+pub use budget::{
+    NativePolicy, budget_check, budget_child, budget_from_header, budget_is_expired, budget_new,
+    budget_remaining, budget_timeout_for, budget_to_header, check_timeout_option, policy_global,
+    policy_new, policy_set_global,
+};
+pub use retry::{
+    NativeRetryBudget, NativeRetryBudgetMetrics, NativeRetryConfig, retry_attempts, retry_begin,
+    retry_config_new, retry_end, retry_on_failure, retry_start_attempt,
+};

@@ -5,7 +5,25 @@ import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import { test } from 'node:test'
 
-import seawall, { BreakerOpenError, CircuitBreaker, ManualClock, Permit, SeawallError, SnapshotError } from 'seawall'
+import seawall, {
+  BreakerOpenError,
+  Budget,
+  BudgetExhaustedError,
+  CallPolicy,
+  CircuitBreaker,
+  DeadlineExceededError,
+  InvalidHeaderError,
+  ManualClock,
+  Permit,
+  RetryBudget,
+  RetryBudgetExhaustedError,
+  RetryLoop,
+  RetryPolicy,
+  SeawallError,
+  SnapshotError,
+  TimeoutPolicy,
+  retry,
+} from 'seawall'
 
 const require = createRequire(import.meta.url)
 
@@ -17,18 +35,49 @@ test('ESM named and default exports are the CommonJS objects', () => {
   assert.equal(SeawallError, cjs.SeawallError)
   assert.equal(ManualClock, cjs.ManualClock)
   assert.equal(Permit, cjs.Permit)
+  assert.equal(TimeoutPolicy, cjs.TimeoutPolicy)
+  assert.equal(Budget, cjs.Budget)
+  assert.equal(RetryPolicy, cjs.RetryPolicy)
+  assert.equal(RetryLoop, cjs.RetryLoop)
+  assert.equal(RetryBudget, cjs.RetryBudget)
+  assert.equal(CallPolicy, cjs.CallPolicy)
+  assert.equal(retry, cjs.retry)
+  assert.equal(DeadlineExceededError, cjs.DeadlineExceededError)
+  assert.equal(BudgetExhaustedError, cjs.BudgetExhaustedError)
+  assert.equal(RetryBudgetExhaustedError, cjs.RetryBudgetExhaustedError)
+  assert.equal(InvalidHeaderError, cjs.InvalidHeaderError)
   assert.equal(seawall, cjs)
   assert.deepEqual(Object.keys(cjs).sort(), [
     'BreakerOpenError',
+    'Budget',
+    'BudgetExhaustedError',
+    'CallPolicy',
     'CircuitBreaker',
+    'DeadlineExceededError',
+    'InvalidHeaderError',
     'ManualClock',
     'Permit',
+    'RetryBudget',
+    'RetryBudgetExhaustedError',
+    'RetryLoop',
+    'RetryPolicy',
     'SeawallError',
     'SnapshotError',
+    'TimeoutPolicy',
+    'retry',
   ])
+  for (const E of [DeadlineExceededError, BudgetExhaustedError, RetryBudgetExhaustedError, InvalidHeaderError]) {
+    assert.ok(E.prototype instanceof SeawallError, `${E.name} extends SeawallError`)
+  }
 })
 
 test('an ESM program runs a call', async () => {
   const breaker = new CircuitBreaker({ clock: new ManualClock() })
   assert.equal(await breaker.run(() => 'esm'), 'esm')
+})
+
+test('an ESM program runs a call under a budget with retries', async () => {
+  const budget = new Budget({ timeoutMs: 1000 })
+  assert.equal(await budget.run(() => 'esm'), 'esm')
+  assert.equal(await retry(() => 'esm', { budget, retryBudget: null }), 'esm')
 })

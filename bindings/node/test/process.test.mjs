@@ -1,5 +1,7 @@
-// Behaviour only a whole process shows: it exits by itself after using breakers, and a
-// listener that throws is reported without corrupting the breaker.
+// Behaviour only a whole process shows: it exits by itself after using breakers, budgets,
+// retries and CallPolicy (deadline timers are unref'd and cleared), a retry's wait is not cut
+// short by the process exiting, and a listener that throws is reported without corrupting the
+// breaker.
 
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -50,4 +52,26 @@ test('garbage-collected breakers give their native slot back', () => {
   // one round's size instead of growing with every breaker ever made.
   const { highest } = JSON.parse(r.stdout)
   assert.ok(highest < 4000, `slot ${highest} after 10 000 breakers: slots are not reused`)
+})
+
+test('a script that ran budgets, retries and CallPolicy, deadlines included, exits at once by itself', () => {
+  const started = performance.now()
+  const r = runNode([fixture('uses-budgets.mjs')])
+  const took = performance.now() - started
+  assert.equal(r.error, undefined, `did not exit by itself: ${r.error}`)
+  assert.equal(r.signal, null)
+  assert.equal(r.status, 0, r.stderr)
+  const out = JSON.parse(r.stdout)
+  assert.deepEqual(
+    { timedOut: out.timedOut, retried: out.retried, outcome: out.outcome, state: out.state, timers: out.timers },
+    { timedOut: 20, retried: 'retried', outcome: 'SEAWALL_BREAKER_OPEN', state: 'open', timers: 0 },
+  )
+  // 15 s deadlines were armed and never fired: the process did not wait for them.
+  assert.ok(took < 5000, `the process took ${Math.round(took)} ms`)
+})
+
+test('a script awaiting a retry is not ended by the process while the retry waits', () => {
+  const r = runNode([fixture('awaits-retry.mjs')])
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout.trim(), 'second attempt after 2 calls')
 })

@@ -6,7 +6,11 @@ const breaker = new seawall.CircuitBreaker({ window: { kind: 'count', size: 10 }
 async function main(): Promise<void> {
   const value: string = await breaker.run(async () => 'cjs')
   const state: seawall.BreakerState = breaker.state
-  void [value, state]
+  const budget = new seawall.Budget({ timeoutMs: 1000 })
+  const retried: string = await seawall.retry(() => 'cjs', { budget })
+  const policy = new seawall.CallPolicy({ breaker })
+  const called: number = await policy.run(({ attempt }) => attempt)
+  void [value, state, retried, called]
 }
 
 void main()

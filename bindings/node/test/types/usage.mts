@@ -2,11 +2,27 @@
 // public name is used the documented way, and `@ts-expect-error` pins what must not compile.
 import seawall, {
   BreakerOpenError,
+  Budget,
+  BudgetExhaustedError,
+  CallPolicy,
   CircuitBreaker,
+  DeadlineExceededError,
+  InvalidHeaderError,
   ManualClock,
   Permit,
+  RetryBudget,
+  RetryBudgetExhaustedError,
+  RetryLoop,
+  RetryPolicy,
   SeawallError,
   SnapshotError,
+  TimeoutPolicy,
+  retry,
+  type AttemptContext,
+  type GiveUpReason,
+  type RetryBackoff,
+  type RetryBudgetMetrics,
+  type RetryDecision,
   type BreakerMetrics,
   type BreakerSnapshot,
   type BreakerState,
@@ -101,4 +117,75 @@ async function main(): Promise<void> {
   void [settled, state, rate, now, name, seawall.CircuitBreaker]
 }
 
+async function budgetsAndRetries(): Promise<void> {
+  const policy = new TimeoutPolicy({ maxTimeoutMs: 15_000, scale: 0.5, minToStartMs: 10 })
+  TimeoutPolicy.setGlobal(policy)
+  const global: TimeoutPolicy = TimeoutPolicy.getGlobal()
+  const budget = new Budget({ timeoutMs: 2000, policy, clock })
+  const left: number = budget.remainingMs
+  const expired: boolean = budget.isExpired
+  const deadline: number = budget.deadlineMs
+  const signal: AbortSignal = budget.signal
+  const child: Budget = budget.child(500)
+  const t: number = budget.timeoutFor() + budget.timeoutFor(100) + budget.check()
+  const header: string = budget.toHeader() + budget.toHeader('timeout-ms')
+  const decoded: Budget = Budget.fromHeader('100m', { format: 'grpc-timeout', policy, clock })
+  const n: number = await budget.run(async (s: AbortSignal) => (s.aborted ? 0 : 1))
+  const m: string = await budget.run(() => 'sync')
+  // @ts-expect-error unknown header format
+  budget.toHeader('grpc')
+  // @ts-expect-error timeoutMs is required
+  new Budget({})
+
+  const retryPolicy = new RetryPolicy({
+    maxAttempts: 4,
+    backoff: { kind: 'exponential', baseMs: 50, capMs: 500, multiplier: 2 },
+    seed: 1,
+    isRetryable: (e) => !(e instanceof TypeError),
+  })
+  const backoff: RetryBackoff = retryPolicy.backoff
+  const loop: RetryLoop = retryPolicy.begin(budget, { retryBudget: null })
+  const timeout: number = loop.startAttempt(250)
+  const decision: RetryDecision = loop.onFailure(100)
+  if (!decision.retry) {
+    const reason: GiveUpReason = decision.reason
+    void reason
+  } else {
+    const delay: number = decision.delayMs
+    void delay
+  }
+  // @ts-expect-error backoff kinds are a closed set
+  new RetryPolicy({ backoff: { kind: 'linear', delayMs: 5 } })
+  // @ts-expect-error a constant backoff needs its delay
+  new RetryPolicy({ backoff: { kind: 'constant' } })
+
+  const rb = new RetryBudget({ percent: 20, minPerSecond: 10, ttlMs: 10_000, clock })
+  const metrics: RetryBudgetMetrics = rb.metrics()
+  const g: RetryBudget = RetryBudget.getGlobal()
+
+  const value: number = await retry(
+    async ({ attempt, signal: s }: AttemptContext) => {
+      void s
+      return attempt
+    },
+    { policy: { maxAttempts: 2 }, budget, retryBudget: rb, attemptTimeoutMs: 100, signal: AbortSignal.timeout(1000) },
+  )
+  const calls = new CallPolicy({ breaker, retry: retryPolicy, retryBudget: null, attemptTimeoutMs: 300, timeoutMs: 2000 })
+  const got: string = await calls.run(async ({ signal: s }) => (s.aborted ? 'no' : 'yes'), { budget })
+  // @ts-expect-error run() options take a Budget, not milliseconds
+  await calls.run(() => 1, { budget: 1000 })
+
+  try {
+    await calls.run(() => 1)
+  } catch (err) {
+    if (err instanceof DeadlineExceededError) void (err.timeoutMs satisfies number)
+    if (err instanceof BudgetExhaustedError) void [err.remainingMs, err.minToStartMs]
+    if (err instanceof RetryBudgetExhaustedError) void err.cause
+    if (err instanceof InvalidHeaderError) void [err.header, err.value, err.reason]
+    if (err instanceof SeawallError) void err.code
+  }
+  void [global, left, expired, deadline, signal, child, t, header, decoded, n, m, backoff, timeout, metrics, g, value, got]
+}
+
 void main()
+void budgetsAndRetries()

@@ -66,6 +66,12 @@ impl Budget {
         }
     }
 
+    /// A budget from its parts, as [`deadline`](Self::deadline) and [`policy`](Self::policy)
+    /// give them (bindings keep a budget as numbers and rebuild it for each question).
+    pub fn from_parts(deadline: Timestamp, policy: TimeoutPolicy) -> Budget {
+        Budget { deadline, policy }
+    }
+
     /// The deadline.
     pub fn deadline(&self) -> Timestamp {
         self.deadline

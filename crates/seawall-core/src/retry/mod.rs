@@ -49,6 +49,11 @@ pub enum Backoff {
     },
 }
 
+impl Backoff {
+    /// Growth per attempt bindings use for an exponential backoff when the user gives none.
+    pub const DEFAULT_MULTIPLIER: f64 = 2.0;
+}
+
 /// A validated retry policy.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryConfig {

@@ -29,7 +29,9 @@ impl RetryBudget {
         Self::with_clock(config, MonotonicClock)
     }
 
-    /// A budget reading `clock` (a [`ManualClock`](crate::ManualClock) in tests).
+    /// A budget reading `clock` (a [`ManualClock`](crate::ManualClock) in tests). `CallPolicy`
+    /// and `retry` read the monotonic clock for both the call's budget and the retry budget, so
+    /// give them budgets on the real clock ([`new`](Self::new) or [`global`](Self::global)).
     pub fn with_clock(config: RetryBudgetConfig, clock: impl Clock) -> Self {
         RetryBudget {
             core: Arc::new(Mutex::new(RetryBudgetCore::new(config))),
