@@ -615,10 +615,11 @@ export interface RetryPolicyOptions {
   /** Seed of the jitter (a safe integer), for reproducible tests. Default: random. */
   seed?: number | null
   /**
-   * Whether a failure is worth another attempt. It sees every failure of an attempt, including
-   * {@link DeadlineExceededError} (the attempt timed out) and {@link BreakerOpenError}. Default:
-   * every error except {@link BudgetExhaustedError} and {@link RetryBudgetExhaustedError}. An
-   * abort by the caller's own signal is never retried.
+   * Whether an error thrown by the function is worth another attempt. The policy's own failures
+   * (an attempt that ran out of time, a rejection by the policy's breaker) always go to the retry
+   * loop, which honours the breaker's `retryAfterMs` and the budget; the same rule holds in Rust
+   * and Python. Default: every error except {@link BudgetExhaustedError} and
+   * {@link RetryBudgetExhaustedError}. An abort by the caller's own signal is never retried.
    */
   isRetryable?: (error: unknown) => boolean
 }

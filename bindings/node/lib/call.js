@@ -163,7 +163,10 @@ async function runAttempts(fn, s) {
       if (ok) return value
       // The caller gave up: whatever the attempt ended with, it is not retried.
       if (signal !== undefined && signal.aborted) throw error
-      if (!s.isRetryable(error)) throw error
+      // The policy's own failures (a breaker rejection, an attempt that ran out of time) always
+      // go to the retry loop, as in Rust and Python; isRetryable judges the function's errors.
+      const fromPolicy = (breaker !== undefined && permit === undefined) || call?.expired === true
+      if (!fromPolicy && !s.isRetryable(error)) throw error
       const delay = loopFail(loop, hintOf(error))
       if (delay < 0) {
         if (delay === RETRY_BUDGET_EXHAUSTED) throw withoutStack(() => new RetryBudgetExhaustedError(error))

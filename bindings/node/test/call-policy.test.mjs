@@ -67,6 +67,20 @@ describe('CallPolicy', () => {
     assert.equal(deadlines.pending(), 0)
   })
 
+  test('isRetryable judges the function’s errors; timeouts and rejections always go to the loop', async () => {
+    let calls = 0
+    const policy = new CallPolicy({ retry: { ...constant(1, 3), isRetryable: () => false }, attemptTimeoutMs: 20, retryBudget: null })
+    // A timed-out attempt is retried even though isRetryable says no to everything.
+    const timedOut = await failure(policy.run((ctx) => (calls++, hang(ctx))))
+    assert.ok(timedOut instanceof DeadlineExceededError, `${timedOut}`)
+    assert.equal(calls, 3)
+    // An error from the function is not.
+    calls = 0
+    const own = await failure(policy.run(() => (calls++, Promise.reject(new Error('bad request')))))
+    assert.equal(own.message, 'bad request')
+    assert.equal(calls, 1)
+  })
+
   test('other outcomes are classified by the breaker’s own callbacks', async () => {
     const breaker = new CircuitBreaker({
       isFailure: (e) => e.status !== 404,

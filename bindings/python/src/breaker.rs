@@ -17,14 +17,26 @@ use parking_lot::Mutex;
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use seawall_core::breaker::{count_from_f64, duration_from_secs};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use seawall_core::{
-    BackoffConfig, BreakerConfig, BreakerCore, BreakerState, ConfigError, FieldKind, Outcome,
-    PermitTicket, RejectionReason, Snapshot, Timestamp, TransitionReason, WindowConfig,
+    BackoffConfig, BreakerConfig, BreakerCore, BreakerState, Outcome, PermitTicket,
+    RejectionReason, Snapshot, TransitionReason, WindowConfig,
 };
 
-use crate::error::{clock_error, config_error, snapshot_error, type_error};
+use crate::convert::{self, optional, timestamp};
+use crate::error::{BREAKER_FIELDS as F, config_error, snapshot_error};
+
+fn number(core_field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
+    convert::number(F, core_field, v)
+}
+
+fn duration(py: Python<'_>, core_field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    convert::duration(py, F, core_field, v)
+}
+
+fn count(py: Python<'_>, core_field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<u32> {
+    convert::count(py, F, core_field, v)
+}
 
 /// The outcome codes the facade passes to [`Breaker::record`].
 const SUCCESS: u8 = 0;
@@ -109,7 +121,7 @@ impl Breaker {
         let max_half_open_duration = optional(max_half_open_duration)
             .map(|v| duration(py, "max_half_open_duration", v))
             .transpose()?;
-        let seed = seed_from(py, seed)?;
+        let seed = convert::seed(py, F, seed)?;
         let config = BreakerConfig::builder()
             .failure_rate_threshold(failure_rate_threshold)
             .slow_call_rate_threshold(slow_call_rate_threshold)
@@ -123,7 +135,7 @@ impl Breaker {
             .max_half_open_duration(max_half_open_duration)
             .seed(seed)
             .build()
-            .map_err(|e| config_error(py, &e))?;
+            .map_err(|e| config_error(py, F, &e))?;
         Ok(Breaker {
             core: Mutex::new(BreakerCore::new(config)),
         })
@@ -341,8 +353,9 @@ fn window_config(
     window_duration: &Bound<'_, PyAny>,
     window_buckets: &Bound<'_, PyAny>,
 ) -> PyResult<WindowConfig> {
-    let kind = choice(
+    let kind = convert::choice(
         py,
+        F,
         "window.kind",
         window,
         &["count", "time"],
@@ -360,8 +373,9 @@ fn window_config(
             buckets: count(py, "window.buckets", window_buckets)?,
         });
     }
-    only_with(
+    convert::only_with(
         py,
+        F,
         "window.duration",
         window_duration,
         "None unless window is 'time'",
@@ -381,8 +395,9 @@ fn backoff_config(
     backoff_jitter: &Bound<'_, PyAny>,
     open_duration: Duration,
 ) -> PyResult<BackoffConfig> {
-    let kind = choice(
+    let kind = convert::choice(
         py,
+        F,
         "backoff.kind",
         backoff,
         &["fixed", "exponential"],
@@ -398,17 +413,14 @@ fn backoff_config(
             jitter: number("backoff.jitter", backoff_jitter)?,
         });
     }
-    only_with(
+    convert::only_with(
         py,
+        F,
         "backoff.max_open_duration",
         max_open_duration,
         "None unless backoff is 'exponential'",
     )?;
     Ok(BackoffConfig::Fixed)
-}
-
-fn timestamp(secs: f64) -> PyResult<Timestamp> {
-    Timestamp::from_secs_f64(secs).ok_or_else(|| clock_error(secs))
 }
 
 fn state_name(py: Python<'_>, state: BreakerState) -> Bound<'_, PyString> {
@@ -425,125 +437,4 @@ fn state_name(py: Python<'_>, state: BreakerState) -> Bound<'_, PyString> {
 
 fn reason_name(py: Python<'_>, reason: TransitionReason) -> Bound<'_, PyString> {
     PyString::intern(py, reason.as_str())
-}
-
-/// `repr(v)`, for error messages.
-fn repr(v: &Bound<'_, PyAny>) -> String {
-    v.repr()
-        .map_or_else(|_| "<unprintable>".to_owned(), |r| r.to_string())
-}
-
-/// `None` as `None`, anything else as a value to check.
-fn optional<'a, 'py>(v: &'a Bound<'py, PyAny>) -> Option<&'a Bound<'py, PyAny>> {
-    (!v.is_none()).then_some(v)
-}
-
-/// A Python number (int or float, not bool) as `f64`. Ints too large for a float become
-/// infinities so that the core rejects them as out of range rather than this failing oddly.
-fn number(core_field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
-    if v.is_instance_of::<PyBool>() {
-        return Err(type_error(core_field, "a number", v));
-    }
-    if let Ok(f) = v.cast::<PyFloat>() {
-        return Ok(f.value());
-    }
-    if v.is_instance_of::<PyInt>() {
-        return match v.extract::<f64>() {
-            Ok(x) => Ok(x),
-            Err(_) if v.lt(0)? => Ok(f64::NEG_INFINITY),
-            Err(_) => Ok(f64::INFINITY),
-        };
-    }
-    Err(type_error(core_field, "a number", v))
-}
-
-/// Seconds as a duration, through the core's conversion (NaN, infinities, negatives).
-fn duration(py: Python<'_>, core_field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Duration> {
-    let secs = number(core_field, v)?;
-    duration_from_secs(core_field, secs).map_err(|e| config_error(py, &e))
-}
-
-/// A count, through the core's conversion (fractions, negatives, NaN). An integral float such as
-/// `10.0` is accepted, as it is in JavaScript.
-fn count(py: Python<'_>, core_field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<u32> {
-    let n = number(core_field, v)?;
-    count_from_f64(core_field, n).map_err(|e| config_error(py, &e))
-}
-
-/// One of `options`, as the `'static` option it matched.
-fn choice(
-    py: Python<'_>,
-    core_field: &'static str,
-    v: &Bound<'_, PyAny>,
-    options: &[&'static str],
-    expected: &'static str,
-) -> PyResult<&'static str> {
-    let Ok(s) = v.cast::<PyString>() else {
-        return Err(type_error(core_field, "a str", v));
-    };
-    let s = s.to_cow()?;
-    if let Some(found) = options.iter().find(|o| **o == &*s) {
-        return Ok(found);
-    }
-    Err(config_error(
-        py,
-        &ConfigError {
-            field: core_field,
-            expected,
-            got: repr(v),
-            kind: FieldKind::Choice,
-        },
-    ))
-}
-
-/// Rejects a value given for a field that the chosen kind ignores: `window_duration` with a
-/// count window is a mistake the user would otherwise never hear about.
-fn only_with(
-    py: Python<'_>,
-    core_field: &'static str,
-    v: &Bound<'_, PyAny>,
-    expected: &'static str,
-) -> PyResult<()> {
-    let Some(v) = optional(v) else {
-        return Ok(());
-    };
-    Err(config_error(
-        py,
-        &ConfigError {
-            field: core_field,
-            expected,
-            got: repr(v),
-            kind: FieldKind::Duration,
-        },
-    ))
-}
-
-/// The jitter seed: `None` or an integer in `[0, 2^64)`. An integral float is accepted like any
-/// count (JSON and JavaScript write seeds as plain numbers).
-fn seed_from(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
-    let Some(v) = optional(v) else {
-        return Ok(None);
-    };
-    let out_of_range = || {
-        config_error(
-            py,
-            &ConfigError {
-                field: "seed",
-                expected: "an integer in [0, 2**64)",
-                got: repr(v),
-                kind: FieldKind::Number,
-            },
-        )
-    };
-    if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() {
-        return v.extract::<u64>().map(Some).map_err(|_| out_of_range());
-    }
-    let x = number("seed", v)?;
-    // 2^64 is exactly representable, so `x < 2^64` admits every float that fits in a u64.
-    if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x < 18_446_744_073_709_551_616.0 {
-        // Integral and in range, so the cast is exact.
-        Ok(Some(x as u64))
-    } else {
-        Err(out_of_range())
-    }
 }

@@ -1,24 +1,30 @@
 //! Every core error, turned into the Python exception a user of `seawall` expects.
 //!
-//! The exception classes themselves live in `seawall/_errors.py`, because `InvalidConfigError`
-//! and `SnapshotError` subclass both `SeawallError` and the builtin `ValueError`, which a class
-//! defined from Rust cannot do. They are imported once and cached. Field names are re-spelled
-//! from the core's (`window.size`) to the keyword arguments of `CircuitBreaker` (`window_size`)
-//! here and nowhere else.
+//! The exception classes themselves live in `seawall/_errors.py`, because several subclass both
+//! `SeawallError` and a builtin (`InvalidConfigError` and `InvalidHeaderError` are `ValueError`s),
+//! which a class defined from Rust cannot do. They are imported once and cached, and a fresh
+//! instance is built for every raise. Field names are re-spelled from the core's (`window.size`,
+//! `backoff.base`) to the keyword arguments of the Python constructor that took them
+//! (`window_size`, `base`) here and nowhere else: the same core field can be a different keyword
+//! in two classes (`backoff.multiplier` is `backoff_multiplier` on `CircuitBreaker` and
+//! `multiplier` on `RetryPolicy`), so each class passes its own table.
 //!
 //! A rejected call ([`seawall_core::Rejected`]) is not an error at this boundary: `acquire`
-//! returns it as a plain value and the facade raises a fresh `CircuitOpenError`, so that no
-//! exception object is ever shared between raises.
+//! returns it as a plain value and the facade raises a fresh `CircuitOpenError`.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
-use seawall_core::{ConfigError, SnapshotError};
+use seawall_core::{BudgetExhausted, ConfigError, HeaderError, SnapshotError};
 
-/// The core's field names and the keyword argument each one is in Python. Fields missing here
-/// are spelled the same in both.
-const PY_FIELDS: &[(&str, &str)] = &[
+/// The core's field names and the keyword argument each one is in one Python class. Fields
+/// missing from a table are spelled the same in both.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fields(&'static [(&'static str, &'static str)]);
+
+/// `CircuitBreaker`'s keywords.
+pub(crate) const BREAKER_FIELDS: Fields = Fields(&[
     ("window.kind", "window"),
     ("window.size", "window_size"),
     ("window.duration", "window_duration"),
@@ -27,72 +33,95 @@ const PY_FIELDS: &[(&str, &str)] = &[
     ("backoff.multiplier", "backoff_multiplier"),
     ("backoff.max_open_duration", "max_open_duration"),
     ("backoff.jitter", "backoff_jitter"),
-];
+]);
 
-/// The Python keyword argument for a core field name.
-pub(crate) fn py_field(core_field: &str) -> &str {
-    PY_FIELDS
-        .iter()
-        .find(|(core, _)| *core == core_field)
-        .map_or(core_field, |(_, py)| py)
-}
+/// `TimeoutPolicy`'s and `Budget`'s keywords: the core's names already.
+pub(crate) const BUDGET_FIELDS: Fields = Fields(&[]);
 
-/// `text` with every core field name in it re-spelled for Python (the range of
-/// `window.buckets` mentions `window.duration`, for instance).
-fn respell(text: &str) -> String {
-    PY_FIELDS
-        .iter()
-        .fold(text.to_owned(), |acc, (core, py)| acc.replace(core, py))
-}
+/// `RetryPolicy`'s and `RetryBudget`'s keywords.
+pub(crate) const RETRY_FIELDS: Fields = Fields(&[
+    ("backoff.kind", "backoff"),
+    ("backoff.delay", "delay"),
+    ("backoff.base", "base"),
+    ("backoff.cap", "cap"),
+    ("backoff.multiplier", "multiplier"),
+    ("retry_budget.percent", "percent"),
+    ("retry_budget.min_per_second", "min_per_second"),
+    ("retry_budget.ttl", "ttl"),
+]);
 
-/// The message of an out-of-range configuration value, in Python's spelling.
-pub(crate) fn config_message(e: &ConfigError) -> String {
-    format!(
-        "{} must be {}, got {}",
-        py_field(e.field),
-        respell(e.expected),
-        e.got
-    )
+impl Fields {
+    /// The Python keyword argument for a core field name.
+    pub(crate) fn py(self, core_field: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(core, _)| *core == core_field)
+            .map_or(core_field, |(_, py)| py)
+    }
+
+    /// `text` with every core field name in it re-spelled for Python (the range of
+    /// `window.buckets` mentions `window.duration`, for instance). No core name in a table is
+    /// part of another, so the order of replacement does not matter.
+    fn respell(self, text: &str) -> String {
+        self.0
+            .iter()
+            .fold(text.to_owned(), |acc, (core, py)| acc.replace(core, py))
+    }
+
+    /// The message of an out-of-range configuration value, in Python's spelling.
+    pub(crate) fn config_message(self, e: &ConfigError) -> String {
+        format!(
+            "{} must be {}, got {}",
+            self.py(e.field),
+            self.respell(e.expected),
+            e.got
+        )
+    }
 }
 
 static INVALID_CONFIG_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static SNAPSHOT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static BUDGET_EXHAUSTED: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static INVALID_HEADER_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
-/// Instantiates `seawall._errors.<name>` with `message` and keyword attributes; falls back to a
-/// plain `ValueError` if the facade cannot be imported (the native module used on its own), so
-/// that a bad value never turns into an `ImportError`.
+/// Instantiates `seawall._errors.<name>` with `message` and the keyword attributes `fill` sets;
+/// falls back to `fallback(message)` if the facade cannot be imported (the native module used on
+/// its own), so that a bad value never turns into an `ImportError`.
 fn facade_error(
     py: Python<'_>,
     cell: &'static PyOnceLock<Py<PyType>>,
     name: &str,
     message: String,
-    attrs: &[(&str, Option<&str>)],
+    fill: impl FnOnce(&Bound<'_, PyDict>) -> PyResult<()>,
+    fallback: fn(String) -> PyErr,
 ) -> PyErr {
     let build = || -> PyResult<PyErr> {
         let cls = cell.import(py, "seawall._errors", name)?;
         let kwargs = PyDict::new(py);
-        for (key, value) in attrs {
-            kwargs.set_item(key, value)?;
-        }
+        fill(&kwargs)?;
         Ok(PyErr::from_value(cls.call((&message,), Some(&kwargs))?))
     };
-    build().unwrap_or_else(|_| PyValueError::new_err(message.clone()))
+    build().unwrap_or_else(|_| fallback(message.clone()))
+}
+
+fn value_error(message: String) -> PyErr {
+    PyValueError::new_err(message)
 }
 
 /// A [`ConfigError`] as `seawall.InvalidConfigError` (a `ValueError`) whose `field` is the
-/// Python keyword.
-pub(crate) fn config_error(py: Python<'_>, e: &ConfigError) -> PyErr {
-    let expected = respell(e.expected);
+/// keyword in `fields`.
+pub(crate) fn config_error(py: Python<'_>, fields: Fields, e: &ConfigError) -> PyErr {
     facade_error(
         py,
         &INVALID_CONFIG_ERROR,
         "InvalidConfigError",
-        config_message(e),
-        &[
-            ("field", Some(py_field(e.field))),
-            ("expected", Some(&expected)),
-            ("got", Some(&e.got)),
-        ],
+        fields.config_message(e),
+        |kw| {
+            kw.set_item("field", fields.py(e.field))?;
+            kw.set_item("expected", fields.respell(e.expected))?;
+            kw.set_item("got", &e.got)
+        },
+        value_error,
     )
 }
 
@@ -103,45 +132,96 @@ pub(crate) fn snapshot_error(py: Python<'_>, e: &SnapshotError) -> PyErr {
     let message = match e {
         SnapshotError::Malformed(_) | SnapshotError::UnsupportedVersion { .. } => e.to_string(),
     };
-    facade_error(py, &SNAPSHOT_ERROR, "SnapshotError", message, &[])
+    facade_error(
+        py,
+        &SNAPSHOT_ERROR,
+        "SnapshotError",
+        message,
+        |_| Ok(()),
+        value_error,
+    )
+}
+
+/// A [`BudgetExhausted`] as `seawall.BudgetExhausted`, with `remaining` and `min_to_start` in
+/// seconds.
+pub(crate) fn budget_exhausted(py: Python<'_>, e: &BudgetExhausted) -> PyErr {
+    facade_error(
+        py,
+        &BUDGET_EXHAUSTED,
+        "BudgetExhausted",
+        e.to_string(),
+        |kw| {
+            kw.set_item("remaining", e.remaining.as_secs_f64())?;
+            kw.set_item("min_to_start", e.min_to_start.as_secs_f64())
+        },
+        // Without the facade there is no better builtin: the deadline is, in effect, reached.
+        pyo3::exceptions::PyTimeoutError::new_err,
+    )
+}
+
+/// A [`HeaderError`] as `seawall.InvalidHeaderError` (a `ValueError`).
+pub(crate) fn header_error(py: Python<'_>, e: &HeaderError) -> PyErr {
+    facade_error(
+        py,
+        &INVALID_HEADER_ERROR,
+        "InvalidHeaderError",
+        e.to_string(),
+        |kw| {
+            kw.set_item("header", e.header)?;
+            kw.set_item("value", &e.value)?;
+            kw.set_item("reason", e.reason)
+        },
+        value_error,
+    )
 }
 
 /// A value of the wrong Python type for `core_field`: `TypeError` naming the keyword, what it
 /// accepts and the type it got (`failure_rate_threshold must be a number, got str`).
-pub(crate) fn type_error(core_field: &str, expected: &str, got: &Bound<'_, PyAny>) -> PyErr {
+pub(crate) fn type_error(
+    fields: Fields,
+    core_field: &str,
+    expected: &str,
+    got: &Bound<'_, PyAny>,
+) -> PyErr {
     let type_name = got
         .get_type()
         .qualname()
         .map_or_else(|_| "?".to_owned(), |n| n.to_string());
     PyTypeError::new_err(format!(
         "{} must be {expected}, got {type_name}",
-        py_field(core_field)
+        fields.py(core_field)
     ))
 }
 
 /// A clock reading the core cannot use (NaN, infinite or negative).
 pub(crate) fn clock_error(reading: f64) -> PyErr {
     PyValueError::new_err(format!(
-        "the breaker's clock must return finite, non-negative monotonic seconds, got {reading}"
+        "the clock must return finite, non-negative monotonic seconds, got {reading}"
     ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use seawall_core::{BreakerConfig, FieldKind};
+    use seawall_core::{Backoff, BreakerConfig, FieldKind, RetryConfig};
     use std::time::Duration;
 
     #[test]
     fn fields_use_python_keywords() {
-        assert_eq!(py_field("window.size"), "window_size");
-        assert_eq!(py_field("window.duration"), "window_duration");
-        assert_eq!(py_field("window.buckets"), "window_buckets");
-        assert_eq!(py_field("backoff.multiplier"), "backoff_multiplier");
-        assert_eq!(py_field("backoff.max_open_duration"), "max_open_duration");
-        assert_eq!(py_field("backoff.jitter"), "backoff_jitter");
-        assert_eq!(py_field("open_duration"), "open_duration");
-        assert_eq!(py_field("failure_rate_threshold"), "failure_rate_threshold");
+        let b = BREAKER_FIELDS;
+        assert_eq!(b.py("window.size"), "window_size");
+        assert_eq!(b.py("window.duration"), "window_duration");
+        assert_eq!(b.py("window.buckets"), "window_buckets");
+        assert_eq!(b.py("backoff.multiplier"), "backoff_multiplier");
+        assert_eq!(b.py("backoff.max_open_duration"), "max_open_duration");
+        assert_eq!(b.py("backoff.jitter"), "backoff_jitter");
+        assert_eq!(b.py("open_duration"), "open_duration");
+        assert_eq!(b.py("failure_rate_threshold"), "failure_rate_threshold");
+        // The same core field, another class, another keyword.
+        assert_eq!(RETRY_FIELDS.py("backoff.multiplier"), "multiplier");
+        assert_eq!(RETRY_FIELDS.py("backoff.cap"), "cap");
+        assert_eq!(RETRY_FIELDS.py("retry_budget.ttl"), "ttl");
+        assert_eq!(BUDGET_FIELDS.py("max_timeout"), "max_timeout");
     }
 
     #[test]
@@ -150,7 +230,7 @@ mod tests {
             .time_window(Duration::from_millis(5), 10)
             .build()
             .expect_err("5 ms cannot hold 10 buckets");
-        let m = config_message(&e);
+        let m = BREAKER_FIELDS.config_message(&e);
         assert!(m.starts_with("window_buckets must be "), "{m}");
         assert!(m.contains("window_duration"), "{m}");
         assert!(!m.contains("window."), "{m}");
@@ -162,8 +242,23 @@ mod tests {
             kind: FieldKind::Number,
         };
         assert_eq!(
-            config_message(&e),
+            BREAKER_FIELDS.config_message(&e),
             "failure_rate_threshold must be a percentage in (0, 100], got 150"
+        );
+
+        let e = RetryConfig::new(
+            3,
+            Backoff::Exponential {
+                base: Duration::from_secs(1),
+                cap: Duration::from_millis(10),
+                multiplier: 2.0,
+            },
+            None,
+        )
+        .expect_err("cap below base");
+        assert_eq!(
+            RETRY_FIELDS.config_message(&e),
+            "cap must be at least base, got 10 ms"
         );
     }
 }

@@ -1,5 +1,5 @@
-"""Seawall: circuit breakers (and, later, deadline budgets and pools) from one Rust core shared
-with Rust and Node.js, so every service in a fleet makes the same decisions.
+"""Seawall: circuit breakers, deadline budgets and retries from one Rust core shared with Rust and
+Node.js, so every service in a fleet makes the same decisions.
 
 >>> from seawall import CircuitBreaker
 >>> breaker = CircuitBreaker(failure_rate_threshold=50.0, window_size=20, open_duration=10.0)
@@ -8,6 +8,11 @@ with Rust and Node.js, so every service in a fleet makes the same decisions.
 ...     return "ok"
 >>> fetch()
 'ok'
+
+>>> from seawall import Budget
+>>> budget = Budget(2.0)
+>>> 0 < budget.remaining <= 2.0
+True
 """
 
 from ._breaker import (
@@ -20,21 +25,59 @@ from ._breaker import (
     StateChange,
     TransitionReason,
 )
+from ._budget import Budget, HeaderFormat, TimeoutPolicy
+from ._call_policy import CallPolicy, retry, retry_call, retry_call_async
 from ._clock import ManualClock
-from ._errors import CircuitOpenError, InvalidConfigError, SeawallError, SnapshotError
+from ._errors import (
+    BudgetExhausted,
+    CircuitOpenError,
+    DeadlineExceeded,
+    InvalidConfigError,
+    InvalidHeaderError,
+    RetryBudgetExhausted,
+    SeawallError,
+    SnapshotError,
+)
+from ._retry import (
+    BackoffKind,
+    GiveUpReason,
+    RetryBudget,
+    RetryBudgetMetrics,
+    RetryDecision,
+    RetryLoop,
+    RetryPolicy,
+)
 
 __all__ = [
+    "BackoffKind",
+    "Budget",
+    "BudgetExhausted",
+    "CallPolicy",
     "CircuitBreaker",
     "CircuitOpenError",
+    "DeadlineExceeded",
+    "GiveUpReason",
+    "HeaderFormat",
     "InvalidConfigError",
+    "InvalidHeaderError",
     "ManualClock",
     "Metrics",
     "Permit",
     "Rejection",
     "RejectionReason",
+    "RetryBudget",
+    "RetryBudgetExhausted",
+    "RetryBudgetMetrics",
+    "RetryDecision",
+    "RetryLoop",
+    "RetryPolicy",
     "SeawallError",
     "SnapshotError",
     "State",
     "StateChange",
+    "TimeoutPolicy",
     "TransitionReason",
+    "retry",
+    "retry_call",
+    "retry_call_async",
 ]

@@ -1,30 +1,50 @@
-"""Seawall: circuit breakers from one Rust core shared with Rust and Node.js, so every service
-in a fleet makes the same decisions about when to stop calling a sick dependency.
+"""Seawall: circuit breakers, deadline budgets and retries from one Rust core shared with Rust
+and Node.js, so every service in a fleet makes the same decisions about when to stop calling a
+sick dependency, how long any call may take, and when to retry.
 
-Durations are seconds as floats. Every rule (when to open, half-open, close) is decided by the
-native core; this package adds decorators, context managers, permits and listeners.
+Durations are seconds as floats. Every rule (when a breaker opens, how long a call may take,
+whether to retry and after how long) is decided by the native core; this package adds
+decorators, context managers, asyncio cancellation, permits and listeners.
 """
 
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Awaitable, Callable, Literal, NamedTuple, TypeVar
+from typing import Any, Awaitable, Callable, Literal, NamedTuple, TypeVar, overload
 
 from typing_extensions import ParamSpec, Self, TypeAlias
 
 __all__ = [
+    "BackoffKind",
+    "Budget",
+    "BudgetExhausted",
+    "CallPolicy",
     "CircuitBreaker",
     "CircuitOpenError",
+    "DeadlineExceeded",
+    "GiveUpReason",
+    "HeaderFormat",
     "InvalidConfigError",
+    "InvalidHeaderError",
     "ManualClock",
     "Metrics",
     "Permit",
     "Rejection",
     "RejectionReason",
+    "RetryBudget",
+    "RetryBudgetExhausted",
+    "RetryBudgetMetrics",
+    "RetryDecision",
+    "RetryLoop",
+    "RetryPolicy",
     "SeawallError",
     "SnapshotError",
     "State",
     "StateChange",
+    "TimeoutPolicy",
     "TransitionReason",
+    "retry",
+    "retry_call",
+    "retry_call_async",
 ]
 
 _P = ParamSpec("_P")
@@ -55,6 +75,17 @@ TransitionReason: TypeAlias = Literal[
     "restored",
 ]
 """Why a breaker changed state."""
+
+HeaderFormat: TypeAlias = Literal["grpc-timeout", "timeout-ms"]
+"""How a budget travels in a header: ``grpc-timeout`` (``"100m"``) or plain milliseconds."""
+
+BackoffKind: TypeAlias = Literal["constant", "exponential", "decorrelated_jitter"]
+"""How a retry policy waits between attempts."""
+
+GiveUpReason: TypeAlias = Literal[
+    "attempts_exhausted", "budget_exhausted", "retry_after_beyond_budget", "retry_budget_exhausted"
+]
+"""Why a retry loop stopped."""
 
 _ExceptionTypes: TypeAlias = (
     type[BaseException] | tuple[type[BaseException], ...] | list[type[BaseException]]
@@ -90,7 +121,8 @@ class InvalidConfigError(SeawallError, ValueError):
     message: str
     """The full message."""
     field: str
-    """The rejected keyword argument of ``CircuitBreaker`` (``"window_size"``)."""
+    """The rejected keyword argument (``"window_size"`` of ``CircuitBreaker``, ``"scale"`` of
+    ``TimeoutPolicy``, ``"timeout"`` of ``Budget``, ``"base"`` of ``RetryPolicy``, ...)."""
     expected: str | None
     """What the field accepts."""
     got: str | None
@@ -107,6 +139,70 @@ class InvalidConfigError(SeawallError, ValueError):
 class SnapshotError(SeawallError, ValueError):
     """A snapshot cannot be restored: not JSON, not a snapshot, from a newer Seawall, or for a
     breaker with another kind of window. The breaker is left unchanged."""
+
+class DeadlineExceeded(SeawallError, TimeoutError):
+    """The deadline passed while the work ran, and the work was cancelled. Also a builtin
+    ``TimeoutError``. A fresh instance is raised every time."""
+
+    message: str
+    """The full message."""
+    timeout: float | None
+    """How long the work was given, in seconds."""
+
+    def __init__(
+        self, message: str = "deadline exceeded", timeout: float | None = None
+    ) -> None: ...
+
+class BudgetExhausted(SeawallError):
+    """Too little of the budget is left to start the call (less than the policy's
+    ``min_to_start``), so it was not started."""
+
+    message: str
+    """The full message."""
+    remaining: float | None
+    """Seconds that were left."""
+    min_to_start: float | None
+    """The policy's minimum to start a call, in seconds."""
+
+    def __init__(
+        self,
+        message: str = "budget exhausted",
+        remaining: float | None = None,
+        min_to_start: float | None = None,
+    ) -> None: ...
+
+class RetryBudgetExhausted(SeawallError):
+    """The shared retry budget allows no more retries now, so the call gave up. Its
+    ``__cause__`` is the last attempt's error."""
+
+    message: str
+    """The full message."""
+    attempts: int | None
+    """Attempts made before giving up."""
+
+    def __init__(
+        self, message: str = "retry budget exhausted", attempts: int | None = None
+    ) -> None: ...
+
+class InvalidHeaderError(SeawallError, ValueError):
+    """A received header value is not a timeout (a ``ValueError``)."""
+
+    message: str
+    """The full message."""
+    header: str | None
+    """The format expected: ``"grpc-timeout"`` or ``"timeout-ms"``."""
+    value: str | None
+    """The value received (at most 64 characters)."""
+    reason: str | None
+    """What is wrong with it."""
+
+    def __init__(
+        self,
+        message: str,
+        header: str | None = None,
+        value: str | None = None,
+        reason: str | None = None,
+    ) -> None: ...
 
 class StateChange(NamedTuple):
     """A state change, as passed to ``on_state_change`` listeners."""
@@ -339,8 +435,8 @@ class CircuitBreaker:
 class ManualClock:
     """A monotonic clock in seconds that moves only when ``advance`` or ``set`` is called.
 
-    Pass it as ``CircuitBreaker(clock=ManualClock())`` to move a breaker through its states in
-    tests without sleeping.
+    Pass it as ``clock=`` to a ``CircuitBreaker``, ``Budget`` or ``RetryBudget`` to move them
+    through time in tests without sleeping.
     """
 
     def __init__(self, start: float = 0.0) -> None:
@@ -351,3 +447,369 @@ class ManualClock:
         """Moves the clock forward by ``seconds`` (non-negative)."""
     def set(self, seconds: float) -> None:
         """Sets the clock to ``seconds`` (non-negative)."""
+
+class TimeoutPolicy:
+    """The rules every budget and every timeout derived from one obeys (seconds).
+
+    - ``max_timeout``: no timeout may exceed it, whatever a caller asks for; between 1 ms and
+      24 h. Default 15.
+    - ``scale``: every configured timeout is multiplied by it, in (0, 1]; 0.5 halves every
+      timeout during an incident. Default 1.
+    - ``min_to_start``: a call is not started with less than this left (``BudgetExhausted``
+      instead); between 0 and ``max_timeout``. Default 0.01.
+
+    Out-of-range values raise ``InvalidConfigError`` (a ``ValueError``) naming the keyword;
+    values of the wrong type raise ``TypeError``. Immutable; compares by value.
+    """
+
+    def __init__(
+        self, max_timeout: float = 15.0, scale: float = 1.0, min_to_start: float = 0.01
+    ) -> None: ...
+    @property
+    def max_timeout(self) -> float:
+        """The longest timeout allowed, in seconds."""
+    @property
+    def scale(self) -> float:
+        """The factor applied to every configured timeout."""
+    @property
+    def min_to_start(self) -> float:
+        """The least time left, in seconds, for which a call is still started."""
+    @staticmethod
+    def get_global() -> TimeoutPolicy:
+        """The process-wide policy: the one every budget created without a ``policy`` gets."""
+    @staticmethod
+    def set_global(policy: TimeoutPolicy) -> None:
+        """Replaces the process-wide policy. Budgets created before keep theirs."""
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class Budget:
+    """A request's deadline: created from a total timeout, carried through the request and
+    shared by everything it calls. Times are seconds.
+
+    ``Budget(2.0)`` ends 2 s from now (scaled and capped by the policy, the process-wide one
+    unless ``policy`` is given). ``timeout`` may be anything from 0 to 24 h; values above the
+    policy maximum are clamped to it; negative, NaN, infinite or larger values raise
+    ``InvalidConfigError`` (a ``ValueError``), a value that is not a number ``TypeError``.
+    ``clock`` is a zero-argument callable returning monotonic seconds (default
+    ``time.monotonic``).
+
+    Use it as ``async with budget:`` (cancels the block at the deadline and raises
+    ``DeadlineExceeded``, like ``asyncio.timeout``), ``await budget.run(work)``, or
+    synchronously with ``check()`` / ``timeout_for()`` before each call. Immutable: share it
+    between tasks and threads.
+    """
+
+    def __init__(
+        self,
+        timeout: float,
+        *,
+        policy: TimeoutPolicy | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None: ...
+    @classmethod
+    def from_header(
+        cls,
+        value: str,
+        *,
+        format: HeaderFormat = "grpc-timeout",
+        policy: TimeoutPolicy | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> Budget:
+        """A budget from a header value received from a caller (``"100m"``, or ``"1500"`` with
+        ``format="timeout-ms"``), capped at the policy maximum but not scaled. A malformed value
+        raises ``InvalidHeaderError`` (a ``ValueError``); a non-``str`` raises ``TypeError``."""
+    @property
+    def remaining(self) -> float:
+        """Seconds left (0 once the deadline has passed)."""
+    @property
+    def is_expired(self) -> bool:
+        """Whether the deadline has passed."""
+    @property
+    def deadline(self) -> float:
+        """The deadline, in seconds on the budget's clock."""
+    @property
+    def policy(self) -> TimeoutPolicy:
+        """The policy the budget was created under."""
+    def child(self, cap: float) -> Budget:
+        """A budget ending at the earlier of this deadline and ``cap`` seconds from now (``cap``
+        scaled and capped by the policy)."""
+    def timeout_for(self, cap: float | None = None) -> float:
+        """The timeout for one call: the least of the time left, ``cap`` (scaled) and the policy
+        maximum. Raises ``BudgetExhausted`` when the call should not be started."""
+    def check(self) -> float:
+        """Raises ``BudgetExhausted`` when a call should not be started; otherwise returns the
+        seconds left."""
+    def to_header(self, format: HeaderFormat = "grpc-timeout") -> str:
+        """The time left as a header value for a downstream call, rounded down."""
+    async def __aenter__(self) -> Self:
+        """Starts the block, cancelled at the deadline; raises ``BudgetExhausted`` without
+        running it when the budget cannot fit a call."""
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stops the timer; turns the deadline's cancellation into ``DeadlineExceeded``."""
+    @overload
+    async def run(self, work: Awaitable[_R], /) -> _R: ...
+    @overload
+    async def run(
+        self, work: Callable[_P, Awaitable[_R]], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> _R: ...
+
+class RetryDecision(NamedTuple):
+    """What to do after a failed attempt (``RetryLoop.on_failure``)."""
+
+    retry: bool
+    """Whether to make another attempt."""
+    delay: float | None
+    """Seconds to wait before it (``None`` when giving up)."""
+    reason: GiveUpReason | None
+    """Why to give up (``None`` when retrying)."""
+
+class RetryBudgetMetrics(NamedTuple):
+    """A retry budget's numbers over its window."""
+
+    requests: int
+    """Requests (first attempts) in the window."""
+    retries: int
+    """Retries in the window."""
+    allowed: int
+    """Retries the window allows in all."""
+
+class RetryBudget:
+    """A retry budget shared by every caller of a dependency: retries may add at most
+    ``percent`` % of the requests plus ``min_per_second`` a second, over the last ``ttl``
+    seconds (defaults 20 %, 10/s, 10 s). Stops retry storms. ``percent`` in [0, 1000],
+    ``min_per_second`` in [0, 100000], ``ttl`` between 1 s and 1 h. ``clock`` defaults to the
+    core's monotonic clock. Thread-safe. Retries not given a budget draw from
+    ``RetryBudget.get_global()``."""
+
+    def __init__(
+        self,
+        *,
+        percent: float = 20.0,
+        min_per_second: float = 10.0,
+        ttl: float = 10.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None: ...
+    @staticmethod
+    def get_global() -> RetryBudget:
+        """The process-wide retry budget (the core's), used whenever none is given."""
+    @property
+    def percent(self) -> float:
+        """Retries allowed as a percentage of requests."""
+    @property
+    def min_per_second(self) -> float:
+        """Retries always allowed per second."""
+    @property
+    def ttl(self) -> float:
+        """How long a request or retry counts, in seconds."""
+    def metrics(self) -> RetryBudgetMetrics:
+        """The numbers now."""
+
+class RetryPolicy:
+    """How many attempts a call makes, how long it waits between them, and which failures are
+    worth another attempt. Durations in seconds.
+
+    - ``max_attempts``: attempts in all, the first included, in [1, 100]. Default 3.
+    - ``backoff``: ``"decorrelated_jitter"`` (default; uniform between ``base`` and three times
+      the previous wait, at most ``cap``), ``"exponential"`` (``base × multiplier**(n - 1)``, at
+      most ``cap``) or ``"constant"`` (``delay``, required then). ``base`` 0.1, ``cap`` 5,
+      ``multiplier`` 2 by default.
+    - ``seed``: fixes the jitter (tests).
+    - ``retry_on`` (default ``(Exception,)``) and ``is_retryable``: which failures are retried.
+      ``BudgetExhausted``, ``RetryBudgetExhausted`` and non-``Exception`` ``BaseException``s never
+      are.
+
+    Waits never end past the budget's deadline; a server hint (a breaker's ``retry_after``, a
+    ``retry_after`` attribute on the exception) replaces the computed wait when it fits.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_attempts: int = 3,
+        backoff: BackoffKind = "decorrelated_jitter",
+        base: float = 0.1,
+        cap: float = 5.0,
+        delay: float | None = None,
+        multiplier: float = 2.0,
+        seed: int | None = None,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+        is_retryable: Callable[[BaseException], object] | None = None,
+    ) -> None: ...
+    @property
+    def max_attempts(self) -> int:
+        """Attempts in all, the first included."""
+    @property
+    def backoff(self) -> BackoffKind:
+        """The backoff's kind."""
+    @property
+    def base(self) -> float | None:
+        """The first or shortest wait; ``None`` for ``constant``."""
+    @property
+    def cap(self) -> float | None:
+        """The longest wait; ``None`` for ``constant``."""
+    @property
+    def delay(self) -> float | None:
+        """The wait of a ``constant`` backoff; ``None`` otherwise."""
+    @property
+    def multiplier(self) -> float | None:
+        """The growth per attempt of an ``exponential`` backoff; ``None`` otherwise."""
+    @property
+    def seed(self) -> int | None:
+        """The jitter seed, if fixed."""
+    @property
+    def retry_on(self) -> tuple[type[BaseException], ...]:
+        """The exception types worth a retry."""
+    @property
+    def is_retryable(self) -> Callable[[BaseException], object] | None:
+        """The predicate given, if any."""
+    def should_retry(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is worth another attempt under this policy."""
+    def begin(
+        self, budget: Budget | None = None, *, retry_budget: RetryBudget | None | bool = None
+    ) -> RetryLoop:
+        """A retry loop for one call: ``budget`` bounds it (default: the policy maximum);
+        ``retry_budget`` is ``None`` for the process-wide one, ``False`` for none."""
+    def call(
+        self, fn: Callable[..., _R], /, *args: Any, budget: Budget | None = None, **kwargs: Any
+    ) -> _R:
+        """Calls ``fn(*args, **kwargs)`` with retries under ``budget`` (default: the policy
+        maximum), drawing retries from the process-wide retry budget."""
+    async def call_async(
+        self,
+        fn: Callable[..., Awaitable[_R]],
+        /,
+        *args: Any,
+        budget: Budget | None = None,
+        **kwargs: Any,
+    ) -> _R:
+        """Awaits ``fn(*args, **kwargs)`` with retries; the async form of ``call``."""
+
+class RetryLoop:
+    """One call's retry loop (from ``RetryPolicy.begin``): call ``start_attempt()`` before each
+    attempt and ``on_failure()`` after each retryable failure."""
+
+    def __init__(
+        self, policy: RetryPolicy, budget: Budget, retry_budget: RetryBudget | None
+    ) -> None: ...
+    @property
+    def policy(self) -> RetryPolicy:
+        """The retry policy."""
+    @property
+    def budget(self) -> Budget:
+        """The budget bounding the whole call."""
+    @property
+    def retry_budget(self) -> RetryBudget | None:
+        """The shared retry budget, if any."""
+    @property
+    def attempts(self) -> int:
+        """Attempts started so far."""
+    def start_attempt(self, cap: float | None = None) -> float:
+        """Starts an attempt and returns its timeout in seconds; raises ``BudgetExhausted`` when
+        it should not be started."""
+    def on_failure(self, retry_after: float | None = None) -> RetryDecision:
+        """After a retryable failure: wait ``delay`` and retry, or give up."""
+
+class CallPolicy:
+    """Runs calls under a budget, with retries, a circuit breaker and a per-attempt timeout, in
+    the right order: budget → retry → breaker → per-attempt timeout.
+
+    - ``breaker``: every attempt goes through it; a rejection is a failed attempt whose
+      ``retry_after`` is the hint; outcomes use the breaker's classification, except that an
+      attempt cancelled at its timeout is always a failure.
+    - ``retry``: a ``RetryPolicy`` (default: ``RetryPolicy()``; ``RetryPolicy(max_attempts=1)``
+      for none). Its ``retry_on`` / ``is_retryable`` classify the function's own errors; the
+      breaker's rejections and the attempts' timeouts always go to the retry loop.
+    - ``retry_budget``: ``None`` for the process-wide one (default), ``False`` for none.
+    - ``attempt_timeout``: the cap of each attempt in seconds.
+    - ``timeout``: the budget of a call given none (default: the policy maximum).
+
+    ``call`` / ``call_async`` take the call's ``Budget`` as ``budget=`` (not passed on to
+    ``fn``). Async attempts are cancelled at their timeout (``DeadlineExceeded``).
+    """
+
+    def __init__(
+        self,
+        *,
+        breaker: CircuitBreaker | None = None,
+        retry: RetryPolicy | None = None,
+        retry_budget: RetryBudget | None | bool = None,
+        attempt_timeout: float | None = None,
+        timeout: float | None = None,
+    ) -> None: ...
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        """The breaker, if any."""
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy."""
+    @property
+    def retry_budget(self) -> RetryBudget | None:
+        """The shared retry budget, if any."""
+    @property
+    def attempt_timeout(self) -> float | None:
+        """The cap of each attempt, if any."""
+    @property
+    def timeout(self) -> float | None:
+        """The budget of a call given none, if set."""
+    def call(
+        self, fn: Callable[..., _R], /, *args: Any, budget: Budget | None = None, **kwargs: Any
+    ) -> _R:
+        """Calls the sync function ``fn(*args, **kwargs)`` under the policy, with ``budget``
+        (default: ``timeout``, or the policy maximum)."""
+    async def call_async(
+        self,
+        fn: Callable[..., Awaitable[_R]],
+        /,
+        *args: Any,
+        budget: Budget | None = None,
+        **kwargs: Any,
+    ) -> _R:
+        """Awaits ``fn(*args, **kwargs)`` under the policy, each attempt cancelled at its
+        timeout."""
+    def __call__(self, fn: _F) -> _F:
+        """Decorates a sync or async function so that every call runs under the policy."""
+
+@overload
+def retry(fn: _F, /) -> _F:
+    """``@retry`` on a sync or async function: the default policy."""
+
+@overload
+def retry(
+    fn: None = None,
+    /,
+    *,
+    policy: RetryPolicy | None = None,
+    retry_budget: RetryBudget | None | bool = None,
+    attempt_timeout: float | None = None,
+    timeout: float | None = None,
+    max_attempts: int = 3,
+    backoff: BackoffKind = "decorrelated_jitter",
+    base: float = 0.1,
+    cap: float = 5.0,
+    delay: float | None = None,
+    multiplier: float = 2.0,
+    seed: int | None = None,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] = ...,
+    is_retryable: Callable[[BaseException], object] | None = None,
+) -> CallPolicy:
+    """``@retry(max_attempts=5, ...)`` or ``@retry(policy=RetryPolicy(...))``: a
+    ``CallPolicy`` without a breaker, used as a decorator."""
+
+def retry_call(
+    fn: Callable[..., _R], /, *args: Any, budget: Budget | None = None, **kwargs: Any
+) -> _R:
+    """Calls ``fn(*args, **kwargs)`` with the default retry policy (3 attempts, decorrelated
+    jitter) under ``budget`` (default: the policy maximum), drawing retries from the
+    process-wide retry budget. Every other keyword goes to ``fn``; for other options use
+    ``RetryPolicy(...).call`` or a ``CallPolicy``."""
+
+async def retry_call_async(
+    fn: Callable[..., Awaitable[_R]], /, *args: Any, budget: Budget | None = None, **kwargs: Any
+) -> _R:
+    """Awaits ``fn(*args, **kwargs)`` with the default retry policy (see ``retry_call``)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import time
+from typing import Any, Callable, Optional
 
 __all__ = ["ManualClock"]
 
@@ -16,11 +18,25 @@ def _seconds(name: str, value: float) -> float:
     return seconds
 
 
+def resolve_clock(clock: Optional[Callable[[], float]]) -> Callable[[], float]:
+    """``clock``, checked (``time.monotonic`` when ``None``): a zero-argument callable returning
+    seconds. It is read once here so that a clock of the wrong kind fails at construction, not in
+    the middle of a call."""
+    if clock is None:
+        return time.monotonic
+    if not callable(clock):
+        raise TypeError(f"clock must be a callable returning seconds, got {type(clock).__name__}")
+    reading: Any = clock()
+    if isinstance(reading, bool) or not isinstance(reading, (int, float)):
+        raise TypeError(f"clock must return a number of seconds, got {type(reading).__name__}")
+    return clock
+
+
 class ManualClock:
     """A monotonic clock in seconds that only moves when ``advance`` or ``set`` is called.
 
-    Pass it as ``CircuitBreaker(clock=ManualClock())`` to move a breaker through its states
-    without sleeping.
+    Pass it as ``clock=`` to a ``CircuitBreaker``, ``Budget`` or ``RetryBudget`` to move them
+    through time without sleeping.
     """
 
     __slots__ = ("_now",)

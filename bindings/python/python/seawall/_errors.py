@@ -1,15 +1,25 @@
 """Seawall's exceptions.
 
-Defined in Python rather than in the native module because ``InvalidConfigError`` and
-``SnapshotError`` subclass both ``SeawallError`` and the builtin ``ValueError``; the native
-module imports them from here when it maps a core error.
+Defined in Python rather than in the native module because several subclass both
+``SeawallError`` and a builtin (``ValueError``, ``TimeoutError``); the native module imports them
+from here when it maps a core error. Every raise builds a fresh instance (never a stored one), so
+tracebacks do not accumulate across raises.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
-__all__ = ["SeawallError", "CircuitOpenError", "InvalidConfigError", "SnapshotError"]
+__all__ = [
+    "SeawallError",
+    "CircuitOpenError",
+    "InvalidConfigError",
+    "SnapshotError",
+    "DeadlineExceeded",
+    "BudgetExhausted",
+    "RetryBudgetExhausted",
+    "InvalidHeaderError",
+]
 
 
 class SeawallError(Exception):
@@ -86,3 +96,100 @@ class InvalidConfigError(SeawallError, ValueError):
 
 class SnapshotError(SeawallError, ValueError):
     """A snapshot cannot be restored (not JSON, not a snapshot, or from a newer Seawall)."""
+
+
+class DeadlineExceeded(SeawallError, TimeoutError):
+    """The deadline passed while the work ran, and the work was cancelled.
+
+    Also a builtin ``TimeoutError``, so code that already handles timeouts handles this one.
+    ``timeout`` is how long the work was given, in seconds.
+    """
+
+    message: str
+    timeout: Optional[float]
+
+    def __init__(self, message: str = "deadline exceeded", timeout: Optional[float] = None) -> None:
+        # One argument only: ``OSError`` reads two as ``(errno, strerror)``.
+        super().__init__(message)
+        self.message = message
+        self.timeout = timeout
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> Any:
+        # ``OSError.__reduce__`` would rebuild from ``args`` alone and lose ``timeout``.
+        return (type(self), (self.message, self.timeout))
+
+
+class BudgetExhausted(SeawallError):
+    """Too little of the budget is left to start the call, so it was not started.
+
+    ``remaining`` is the time that was left and ``min_to_start`` the policy's minimum to start a
+    call, both in seconds.
+    """
+
+    message: str
+    remaining: Optional[float]
+    min_to_start: Optional[float]
+
+    def __init__(
+        self,
+        message: str = "budget exhausted",
+        remaining: Optional[float] = None,
+        min_to_start: Optional[float] = None,
+    ) -> None:
+        super().__init__(message, remaining, min_to_start)
+        self.message = message
+        self.remaining = remaining
+        self.min_to_start = min_to_start
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RetryBudgetExhausted(SeawallError):
+    """The shared retry budget allows no more retries now, so the call gave up; the last
+    attempt's error is the ``__cause__``. ``attempts`` is how many attempts were made."""
+
+    message: str
+    attempts: Optional[int]
+
+    def __init__(
+        self, message: str = "retry budget exhausted", attempts: Optional[int] = None
+    ) -> None:
+        super().__init__(message, attempts)
+        self.message = message
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidHeaderError(SeawallError, ValueError):
+    """A received header value is not a timeout (a ``ValueError``).
+
+    ``header`` is the format expected (``"grpc-timeout"`` or ``"timeout-ms"``), ``value`` the
+    value received (at most 64 characters) and ``reason`` what is wrong with it.
+    """
+
+    message: str
+    header: Optional[str]
+    value: Optional[str]
+    reason: Optional[str]
+
+    def __init__(
+        self,
+        message: str,
+        header: Optional[str] = None,
+        value: Optional[str] = None,
+        reason: Optional[str] = None,
+    ) -> None:
+        super().__init__(message, header, value, reason)
+        self.message = message
+        self.header = header
+        self.value = value
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.message

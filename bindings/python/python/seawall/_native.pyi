@@ -3,9 +3,20 @@
 Synchronous decisions only; times are seconds read from the facade's clock.
 """
 
-from typing import Any, final
+from typing import Any, Literal, final
 
-__all__ = ["Breaker", "defaults"]
+__all__ = [
+    "Breaker",
+    "Budget",
+    "RetryBudget",
+    "RetryConfig",
+    "RetryLoop",
+    "TimeoutPolicy",
+    "budget_defaults",
+    "check_timeout",
+    "defaults",
+    "retry_defaults",
+]
 
 @final
 class Breaker:
@@ -61,3 +72,141 @@ class Breaker:
 
 def defaults() -> dict[str, Any]:
     """The core's configuration defaults, in seconds, keyed by keyword argument."""
+
+@final
+class TimeoutPolicy:
+    """The timeout policy (seconds)."""
+
+    def __new__(cls, *, max_timeout: object, scale: object, min_to_start: object) -> TimeoutPolicy:
+        """Validates a policy."""
+    @property
+    def max_timeout(self) -> float:
+        """The longest timeout allowed."""
+    @property
+    def scale(self) -> float:
+        """The factor applied to every configured timeout."""
+    @property
+    def min_to_start(self) -> float:
+        """The least time left for which a call is started."""
+    @staticmethod
+    def get_global() -> TimeoutPolicy:
+        """The process-wide policy (the core's)."""
+    @staticmethod
+    def set_global(policy: TimeoutPolicy) -> None:
+        """Replaces the process-wide policy (the core's)."""
+    def __eq__(self, value: object, /) -> bool: ...
+    __hash__: None  # type: ignore[assignment]
+
+def budget_defaults() -> dict[str, Any]:
+    """The core's default policy, in seconds, keyed by keyword argument."""
+
+def check_timeout(field: str, value: object) -> float:
+    """Checks a timeout in seconds for ``field`` and returns it as a float."""
+
+@final
+class Budget:
+    """A request's deadline under a policy; times are seconds on the facade's clock."""
+
+    def __new__(cls, now: float, timeout: object, policy: TimeoutPolicy) -> Budget:
+        """A budget of ``timeout`` seconds from ``now``."""
+    @staticmethod
+    def from_header(value: object, now: float, format: object, policy: TimeoutPolicy) -> Budget:
+        """A budget from a received header value."""
+    @property
+    def deadline(self) -> float:
+        """The deadline."""
+    @property
+    def policy(self) -> TimeoutPolicy:
+        """The policy."""
+    def remaining(self, now: float) -> float:
+        """Seconds left at ``now``."""
+    def is_expired(self, now: float) -> bool:
+        """Whether the deadline has passed at ``now``."""
+    def child(self, now: float, cap: object) -> Budget:
+        """A nested budget."""
+    def check(self, now: float) -> float:
+        """Seconds left, or ``BudgetExhausted``."""
+    def timeout_for(self, now: float, cap: object) -> float:
+        """The timeout of one call, or ``BudgetExhausted``."""
+    def to_header(self, now: float, format: object) -> str:
+        """The time left as a header value."""
+
+@final
+class RetryConfig:
+    """A retry policy's numbers (seconds)."""
+
+    def __new__(
+        cls,
+        *,
+        max_attempts: object,
+        backoff: object,
+        base: object,
+        cap: object,
+        delay: object,
+        multiplier: object,
+        seed: object,
+    ) -> RetryConfig:
+        """Validates a retry policy."""
+    @property
+    def max_attempts(self) -> int:
+        """Attempts in all."""
+    @property
+    def backoff(self) -> Literal["constant", "exponential", "decorrelated_jitter"]:
+        """The backoff's kind."""
+    @property
+    def delay(self) -> float | None:
+        """The constant wait."""
+    @property
+    def base(self) -> float | None:
+        """The first or shortest wait."""
+    @property
+    def cap(self) -> float | None:
+        """The longest wait."""
+    @property
+    def multiplier(self) -> float | None:
+        """The exponential growth."""
+    @property
+    def seed(self) -> int | None:
+        """The jitter seed."""
+
+def retry_defaults() -> dict[str, Any]:
+    """The core's default retry policy and retry budget, in seconds, keyed by keyword."""
+
+@final
+class RetryBudget:
+    """A shared retry budget (the core's)."""
+
+    def __new__(cls, *, percent: object, min_per_second: object, ttl: object) -> RetryBudget:
+        """Validates the settings."""
+    @staticmethod
+    def get_global() -> RetryBudget:
+        """The core's process-wide retry budget."""
+    @property
+    def percent(self) -> float:
+        """Retries allowed as a percentage of requests."""
+    @property
+    def min_per_second(self) -> float:
+        """Retries always allowed per second."""
+    @property
+    def ttl(self) -> float:
+        """The window."""
+    def metrics(self, now: float | None = None) -> tuple[int, int, int]:
+        """``(requests, retries, allowed)``; ``now=None`` reads the core's clock."""
+
+@final
+class RetryLoop:
+    """One call's retry loop."""
+
+    def __new__(
+        cls, config: RetryConfig, budget: Budget, retry_budget: RetryBudget | None
+    ) -> RetryLoop:
+        """A loop that has made no attempt yet."""
+    @property
+    def attempts(self) -> int:
+        """Attempts started so far."""
+    def start_attempt(self, now: float, retry_budget_now: float | None, cap: object) -> float:
+        """The attempt's timeout, or ``BudgetExhausted``."""
+    def on_failure(
+        self, now: float, retry_budget_now: float | None, retry_after: object
+    ) -> tuple[bool, float | None, str | None]:
+        """``(retry, delay, reason)``."""

@@ -19,3 +19,16 @@ def f(x: int) -> int:
 
 f("1")  # type: ignore[arg-type]
 breaker.call(f, "1")  # type: ignore[arg-type]
+
+from seawall import Budget, CallPolicy, RetryPolicy, TimeoutPolicy, retry  # noqa: E402
+
+Budget("2")  # type: ignore[arg-type]
+Budget(2.0, policy=15.0)  # type: ignore[arg-type]
+Budget(2.0).to_header("seconds")  # type: ignore[arg-type]
+Budget.from_header(b"100m")  # type: ignore[arg-type]
+TimeoutPolicy(scale="0.5")  # type: ignore[arg-type]
+RetryPolicy(backoff="linear")  # type: ignore[arg-type]
+RetryPolicy(3)  # type: ignore[call-arg]
+retry(max_atempts=3)  # type: ignore[call-overload]
+CallPolicy(retry=3)  # type: ignore[arg-type]
+TimeoutPolicy.set_global(None)  # type: ignore[arg-type]

@@ -124,3 +124,141 @@ clock.advance(1.5)
 clock.set(10.0)
 assert_type(clock(), float)
 assert_type(breaker.name, Optional[str])
+
+
+# -- budgets, retries, CallPolicy -------------------------------------------------------------
+
+from seawall import (  # noqa: E402
+    Budget,
+    BudgetExhausted,
+    CallPolicy,
+    DeadlineExceeded,
+    InvalidHeaderError,
+    RetryBudget,
+    RetryBudgetExhausted,
+    RetryBudgetMetrics,
+    RetryDecision,
+    RetryLoop,
+    RetryPolicy,
+    TimeoutPolicy,
+    retry,
+    retry_call,
+    retry_call_async,
+)
+
+policy = TimeoutPolicy(max_timeout=15.0, scale=0.5, min_to_start=0.01)
+TimeoutPolicy(10.0)
+TimeoutPolicy.set_global(policy)
+assert_type(TimeoutPolicy.get_global(), TimeoutPolicy)
+assert_type(policy.max_timeout, float)
+
+budget = Budget(2.0, policy=policy, clock=clock)
+Budget(1)
+assert_type(budget.remaining, float)
+assert_type(budget.is_expired, bool)
+assert_type(budget.deadline, float)
+assert_type(budget.policy, TimeoutPolicy)
+assert_type(budget.child(0.5), Budget)
+assert_type(budget.timeout_for(), float)
+assert_type(budget.timeout_for(1.0), float)
+assert_type(budget.check(), float)
+assert_type(budget.to_header(), str)
+assert_type(budget.to_header("timeout-ms"), str)
+assert_type(Budget.from_header("100m"), Budget)
+assert_type(Budget.from_header("1500", format="timeout-ms", policy=policy, clock=clock), Budget)
+
+
+async def budgets() -> None:
+    async with Budget(1.0) as b:
+        assert_type(b, Budget)
+    assert_type(await budget.run(asyncio.sleep(0.1, result=3)), int)
+    assert_type(await budget.run(fetch_async, "k"), bytes)
+    try:
+        await budget.run(fetch_async("k"))
+    except DeadlineExceeded as e:
+        assert_type(e.timeout, Optional[float])
+    except BudgetExhausted as e:
+        assert_type(e.remaining, Optional[float])
+
+
+try:
+    Budget.from_header("x")
+except InvalidHeaderError as e:
+    assert_type(e.reason, Optional[str])
+
+retry_policy = RetryPolicy(
+    max_attempts=5,
+    backoff="exponential",
+    base=0.1,
+    cap=2.0,
+    multiplier=1.5,
+    seed=1,
+    retry_on=(ConnectionError, TimeoutError),
+    is_retryable=lambda exc: True,
+)
+RetryPolicy(backoff="constant", delay=0.2, retry_on=ConnectionError)
+rb = RetryBudget(percent=20.0, min_per_second=10.0, ttl=10.0, clock=clock)
+assert_type(RetryBudget.get_global(), RetryBudget)
+assert_type(rb.metrics(), RetryBudgetMetrics)
+assert_type(rb.metrics().retries, int)
+loop = retry_policy.begin(budget, retry_budget=rb)
+retry_policy.begin()
+retry_policy.begin(retry_budget=False)
+assert_type(loop, RetryLoop)
+assert_type(loop.start_attempt(), float)
+assert_type(loop.start_attempt(0.5), float)
+decision = loop.on_failure(retry_after=1.0)
+assert_type(decision, RetryDecision)
+assert_type(decision.retry, bool)
+assert_type(decision.delay, Optional[float])
+assert_type(decision.reason, Optional[seawall.GiveUpReason])
+assert_type(retry_policy.should_retry(ValueError()), bool)
+
+
+@retry
+def plain(x: int) -> int:
+    return x
+
+
+@retry(max_attempts=5, backoff="constant", delay=0.1, attempt_timeout=1.0, retry_budget=False)
+def configured(x: int) -> str:
+    return str(x)
+
+
+@retry(policy=retry_policy, timeout=5.0)
+async def configured_async(x: int) -> bytes:
+    return b""
+
+
+assert_type(plain(1), int)
+assert_type(configured(1), str)
+assert_type(retry_call(fetch, "a", default=1), str)
+assert_type(retry_call(len, "abc", budget=budget), int)
+assert_type(retry_policy.call(len, "abc"), int)
+
+call_policy = CallPolicy(
+    breaker=breaker,
+    retry=retry_policy,
+    retry_budget=rb,
+    attempt_timeout=0.5,
+    timeout=5.0,
+)
+CallPolicy(retry_budget=False)
+assert_type(call_policy.call(fetch, "a", budget=budget), str)
+
+
+@call_policy
+async def guarded(x: int) -> float:
+    return 1.0
+
+
+async def composed() -> None:
+    assert_type(await configured_async(1), bytes)
+    assert_type(await guarded(1), float)
+    assert_type(await call_policy.call_async(fetch_async, "k", budget=budget), bytes)
+    assert_type(await retry_call_async(fetch_async, "k"), bytes)
+    assert_type(await retry_policy.call_async(fetch_async, "k"), bytes)
+    try:
+        await guarded(2)
+    except RetryBudgetExhausted as e:
+        assert_type(e.attempts, Optional[int])
