@@ -1,6 +1,7 @@
 //! Helpers shared by the conformance replayers (`tests/conformance.rs` for breakers,
-//! `tests/conformance_budget.rs` for budgets and retries): finding the vector files, running a
-//! directory and collecting every disagreement, and reading JSON strictly.
+//! `tests/conformance_budget.rs` for budgets and retries, `tests/conformance_pool.rs` for pools):
+//! finding the vector files, running a directory and collecting every disagreement, and reading
+//! JSON strictly.
 //!
 //! Strictness is the point: an unknown key is reported rather than skipped, because a misspelt
 //! `expect` would otherwise turn a check into a step that cannot fail.
@@ -200,5 +201,243 @@ pub fn expect_eq(what: &str, expected: &str, actual: &str) -> Result<(), String>
         Ok(())
     } else {
         Err(format!("expected {what} {expected:?}, got {actual:?}"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Converting numbers through the core, and a breaker `config` object
+
+/// A count (`max_size`, `window.size`, …) through the core's conversion, so that negative,
+/// fractional and huge values are reported by the core as `range` errors on `field`; a value
+/// that is not a number is a `type` error.
+#[allow(dead_code)] // each replayer uses its own subset of these helpers
+pub fn count(v: &Value, field: &'static str) -> Result<u32, Invalid> {
+    Ok(seawall::breaker::count_from_f64(field, number(v, field)?)?)
+}
+
+/// A duration in milliseconds through the core's conversion (see [`count`]).
+#[allow(dead_code)]
+pub fn duration(v: &Value, field: &'static str) -> Result<std::time::Duration, Invalid> {
+    Ok(seawall::breaker::duration_from_millis(
+        field,
+        number(v, field)?,
+    )?)
+}
+
+/// A duration in milliseconds, or `null` for none.
+#[allow(dead_code)]
+pub fn optional_duration(
+    v: &Value,
+    field: &'static str,
+) -> Result<Option<std::time::Duration>, Invalid> {
+    match v {
+        Value::Null => Ok(None),
+        v => Ok(Some(duration(v, field)?)),
+    }
+}
+
+/// A breaker configuration object, with the keys of a breaker vector's `config` (the format is
+/// in `tests/conformance/README.md`). The pool vectors use it for the pool's own `breaker`; it
+/// reads exactly what `tests/conformance.rs` reads.
+#[allow(dead_code)]
+pub mod breaker_config {
+    use seawall::{BackoffConfig, BreakerConfig, WindowConfig};
+    use serde_json::{Map, Value};
+
+    use super::{Invalid, as_object, check_keys, count, duration, number, type_error};
+
+    const KEYS: &[&str] = &[
+        "failure_rate_threshold",
+        "slow_call_rate_threshold",
+        "slow_call_duration_ms",
+        "window",
+        "minimum_calls",
+        "consecutive_failures",
+        "open_duration_ms",
+        "backoff",
+        "half_open_calls",
+        "max_half_open_duration_ms",
+        "seed",
+    ];
+
+    /// Converts `v` (named `what` in messages) into a [`BreakerConfig`]. The outer `Err` is a
+    /// malformed vector (an unknown key); the inner one is the library refusing the value.
+    pub fn from_json(v: &Value, what: &str) -> Result<Result<BreakerConfig, Invalid>, String> {
+        let obj = as_object(v, what)?;
+        check_keys(obj, KEYS, what)?;
+        check_variant_keys(
+            obj,
+            what,
+            "window",
+            &[("count", &["size"]), ("time", &["duration_ms", "buckets"])],
+        )?;
+        check_variant_keys(
+            obj,
+            what,
+            "backoff",
+            &[
+                ("fixed", &[]),
+                (
+                    "exponential",
+                    &["multiplier", "max_open_duration_ms", "jitter"],
+                ),
+            ],
+        )?;
+        Ok(build(obj))
+    }
+
+    /// Catches misspelt keys inside `window` / `backoff` of a known kind. Values of the wrong
+    /// type and unknown kinds are left to the conversion, which reports them as the library
+    /// would.
+    fn check_variant_keys(
+        config: &Map<String, Value>,
+        what: &str,
+        key: &str,
+        variants: &[(&str, &[&str])],
+    ) -> Result<(), String> {
+        let Some(Value::Object(obj)) = config.get(key) else {
+            return Ok(());
+        };
+        let kind = obj.get("kind").and_then(Value::as_str);
+        for (name, keys) in variants {
+            if kind == Some(*name) {
+                let mut allowed = vec!["kind"];
+                allowed.extend_from_slice(keys);
+                return check_keys(obj, &allowed, &format!("{what}.{key} ({name})"));
+            }
+        }
+        Ok(())
+    }
+
+    fn build(obj: &Map<String, Value>) -> Result<BreakerConfig, Invalid> {
+        let mut b = BreakerConfig::builder();
+        if let Some(v) = obj.get("failure_rate_threshold") {
+            b = b.failure_rate_threshold(number(v, "failure_rate_threshold")?);
+        }
+        if let Some(v) = obj.get("slow_call_rate_threshold") {
+            b = b.slow_call_rate_threshold(number(v, "slow_call_rate_threshold")?);
+        }
+        if let Some(v) = obj.get("slow_call_duration_ms") {
+            b = b.slow_call_duration(super::optional_duration(v, "slow_call_duration")?);
+        }
+        if let Some(v) = obj.get("window") {
+            b = b.window(window(v)?);
+        }
+        if let Some(v) = obj.get("minimum_calls") {
+            b = b.minimum_calls(count(v, "minimum_calls")?);
+        }
+        if let Some(v) = obj.get("consecutive_failures") {
+            let n = match v {
+                Value::Null => None,
+                v => Some(count(v, "consecutive_failures")?),
+            };
+            b = b.consecutive_failures(n);
+        }
+        if let Some(v) = obj.get("open_duration_ms") {
+            b = b.open_duration(duration(v, "open_duration")?);
+        }
+        if let Some(v) = obj.get("backoff") {
+            b = b.backoff(backoff(v)?);
+        }
+        if let Some(v) = obj.get("half_open_calls") {
+            b = b.half_open_calls(count(v, "half_open_calls")?);
+        }
+        if let Some(v) = obj.get("max_half_open_duration_ms") {
+            b = b.max_half_open_duration(super::optional_duration(v, "max_half_open_duration")?);
+        }
+        if let Some(v) = obj.get("seed") {
+            b = b.seed(Some(super::seed(v)?));
+        }
+        Ok(b.build()?)
+    }
+
+    /// A sub-object field that must be present: absent reads as `undefined`, a type error.
+    fn required<'a>(
+        obj: &'a Map<String, Value>,
+        key: &str,
+        field: &str,
+    ) -> Result<&'a Value, Invalid> {
+        obj.get(key)
+            .ok_or_else(|| type_error(field, "present", &Value::Null))
+    }
+
+    fn kind_of<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, Invalid> {
+        match required(obj, "kind", field)? {
+            Value::String(s) => Ok(s),
+            other => Err(type_error(field, "a string", other)),
+        }
+    }
+
+    fn window(v: &Value) -> Result<WindowConfig, Invalid> {
+        let Value::Object(obj) = v else {
+            return Err(type_error("window", "an object", v));
+        };
+        match kind_of(obj, "window.kind")? {
+            "count" => {
+                let size = count(required(obj, "size", "window.size")?, "window.size")?;
+                Ok(WindowConfig::Count { size })
+            }
+            "time" => {
+                let duration = duration(
+                    required(obj, "duration_ms", "window.duration")?,
+                    "window.duration",
+                )?;
+                let buckets = count(
+                    required(obj, "buckets", "window.buckets")?,
+                    "window.buckets",
+                )?;
+                Ok(WindowConfig::Time { duration, buckets })
+            }
+            other => Err(Invalid {
+                field: "window.kind".into(),
+                kind: "range",
+                message: format!("window.kind must be \"count\" or \"time\", got {other:?}"),
+            }),
+        }
+    }
+
+    fn backoff(v: &Value) -> Result<BackoffConfig, Invalid> {
+        let Value::Object(obj) = v else {
+            return Err(type_error("backoff", "an object", v));
+        };
+        match kind_of(obj, "backoff.kind")? {
+            "fixed" => Ok(BackoffConfig::Fixed),
+            "exponential" => {
+                let multiplier = number(
+                    required(obj, "multiplier", "backoff.multiplier")?,
+                    "backoff.multiplier",
+                )?;
+                let max_open_duration = duration(
+                    required(obj, "max_open_duration_ms", "backoff.max_open_duration")?,
+                    "backoff.max_open_duration",
+                )?;
+                let jitter = number(required(obj, "jitter", "backoff.jitter")?, "backoff.jitter")?;
+                Ok(BackoffConfig::Exponential {
+                    multiplier,
+                    max_open_duration,
+                    jitter,
+                })
+            }
+            other => Err(Invalid {
+                field: "backoff.kind".into(),
+                kind: "range",
+                message: format!(
+                    "backoff.kind must be \"fixed\" or \"exponential\", got {other:?}"
+                ),
+            }),
+        }
+    }
+}
+
+/// A jitter seed: a non-negative integer (below 2^53 in the vectors).
+#[allow(dead_code)]
+pub fn seed(v: &Value) -> Result<u64, Invalid> {
+    match v {
+        Value::Number(n) => n.as_u64().ok_or_else(|| Invalid {
+            field: "seed".into(),
+            kind: "range",
+            message: format!("seed must be a non-negative integer, got {n}"),
+        }),
+        other => Err(type_error("seed", "an integer", other)),
     }
 }

@@ -14,7 +14,7 @@
 //!   callers fail at once; failed attempts back off with jitter before the next one.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::time::Duration;
 
 use super::config::{IdleOrder, PoolConfig};
@@ -369,7 +369,9 @@ const EVENT_CAPACITY: usize = 256;
 pub struct PoolCore {
     config: PoolConfig,
     breaker: BreakerCore,
-    slots: HashMap<SlotId, Slot>,
+    /// Ordered, so that everything done to several slots at once happens in slot order: the
+    /// same inputs give the same actions in every binding.
+    slots: BTreeMap<SlotId, Slot>,
     next_slot: u64,
     idle: VecDeque<SlotId>,
     creating: u32,
@@ -418,7 +420,7 @@ impl PoolCore {
         PoolCore {
             breaker: BreakerCore::new(config.breaker.clone()),
             config,
-            slots: HashMap::new(),
+            slots: BTreeMap::new(),
             next_slot: 1,
             idle: VecDeque::new(),
             creating: 0,
@@ -455,6 +457,12 @@ impl PoolCore {
         self.slots.len() as u32
     }
 
+    /// Connections on their way to the queue: creates, and validations whose caller gave up.
+    /// A validation for a caller covers that caller only.
+    fn supply_in_flight(&self) -> u32 {
+        (self.creating + self.validating).saturating_sub(self.assigned)
+    }
+
     fn unassigned(&self) -> u32 {
         self.waiters.len() as u32 - self.assigned
     }
@@ -484,7 +492,10 @@ impl PoolCore {
         {
             if !self.needs_validation(slot, now) {
                 self.m.wait_time.record(Duration::ZERO);
-                return Ok(Acquire::Ready(self.check_out(slot, now)));
+                let lease = self.check_out(slot, now);
+                // Taking an idle connection may leave fewer than `min_idle`.
+                self.dispatch(now);
+                return Ok(Acquire::Ready(lease));
             }
             let id = self.enqueue(now, deadline, budget_bound, Some(slot))?;
             self.start_validation(slot, Some(id));
@@ -530,11 +541,10 @@ impl PoolCore {
         budget_bound: Option<Duration>,
         assigned: Option<SlotId>,
     ) -> Result<WaiterId, PoolError> {
-        if self.waiters.len() as u32 >= self.config.max_waiters {
+        // `max_waiters` bounds the callers queued for a connection; a caller whose connection is
+        // being validated already has one and is not in the queue.
+        if assigned.is_none() && self.unassigned() >= self.config.max_waiters {
             self.m.overloaded += 1;
-            if let Some(slot) = assigned {
-                self.make_idle(slot, now);
-            }
             return Err(PoolError::Overloaded {
                 waiting: self.waiters.len() as u32,
                 max_waiters: self.config.max_waiters,
@@ -922,7 +932,7 @@ impl PoolCore {
                 }
                 continue;
             }
-            if self.creating + self.validating >= self.unassigned() {
+            if self.supply_in_flight() >= self.unassigned() {
                 break;
             }
             if !self.try_start_create(now) {
@@ -1051,8 +1061,17 @@ impl PoolCore {
         self.actions.push_back(Action::Hand { waiter, lease });
     }
 
-    /// Hands `slot` to the oldest queued waiter, or puts it in the idle list.
+    /// Hands `slot` to the oldest queued waiter, or puts it in the idle list; closes it instead
+    /// when the pool is over `max_size` (it shrank while the connection was being opened).
     fn make_available(&mut self, slot: SlotId, now: Timestamp) {
+        if self.total() > self.config.max_size {
+            // Counted as idle for `destroy`: the caller has already uncounted its old state.
+            if let Some(s) = self.slots.get_mut(&slot) {
+                s.state = SlotState::Idle { since: now };
+            }
+            self.destroy(slot, DestroyReason::Resized);
+            return;
+        }
         while let Some(w) = self.queue.pop_front() {
             if let Some(info) = self.waiters.remove(&w) {
                 self.hand(w, info, slot, now);
@@ -1254,7 +1273,7 @@ impl PoolCore {
             }
         }
         let wants_create = self.lifecycle == Lifecycle::Open
-            && (self.unassigned() > self.creating + self.validating
+            && (self.unassigned() > self.supply_in_flight()
                 || (self.idle.len() as u32 + self.creating) < self.config.min_idle)
             && self.total() < self.config.max_size;
         if wants_create {
