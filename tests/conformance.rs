@@ -12,16 +12,14 @@ mod common;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use common::{
-    Invalid, as_object, check_config_error, check_keys, expect_eq, number, read_time, read_vector,
-    required_field, str_field, type_error,
+    as_object, check_config_error, check_keys, expect_eq, read_time, read_vector, required_field,
+    str_field,
 };
-use seawall::breaker::{count_from_f64, duration_from_millis};
 use seawall::{
-    BackoffConfig, BreakerConfig, BreakerMetrics, CircuitBreaker, Event, ManualClock, Permit,
-    Rejected, Snapshot, Transition, WindowConfig,
+    BreakerConfig, BreakerMetrics, CircuitBreaker, Event, ManualClock, Permit, Rejected, Snapshot,
+    Transition,
 };
 use serde_json::{Map, Value};
 
@@ -48,7 +46,7 @@ fn run_file(path: &Path) -> Result<(), String> {
         Some(c) => c,
         None => return Err("the file needs a `config` object".into()),
     };
-    let built = config_from_json(config_json)?;
+    let built = common::breaker_config::from_json(config_json, "config")?;
     match (doc.get("expect_error"), doc.get("steps")) {
         (Some(expected), None) => check_config_error(built, expected),
         (None, Some(Value::Array(steps))) => {
@@ -61,206 +59,6 @@ fn run_file(path: &Path) -> Result<(), String> {
             Replay::run(config, steps)
         }
         _ => Err("the file needs either `steps` (a list) or `expect_error`, not both".into()),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Configuration
-
-/// Converts a vector's `config` into a [`BreakerConfig`]. The outer `Err` is a malformed vector;
-/// the inner one is the library refusing the configuration.
-fn config_from_json(v: &Value) -> Result<Result<BreakerConfig, Invalid>, String> {
-    let obj = as_object(v, "config")?;
-    check_keys(
-        obj,
-        &[
-            "failure_rate_threshold",
-            "slow_call_rate_threshold",
-            "slow_call_duration_ms",
-            "window",
-            "minimum_calls",
-            "consecutive_failures",
-            "open_duration_ms",
-            "backoff",
-            "half_open_calls",
-            "max_half_open_duration_ms",
-            "seed",
-        ],
-        "config",
-    )?;
-    check_variant_keys(
-        obj,
-        "window",
-        &[("count", &["size"]), ("time", &["duration_ms", "buckets"])],
-    )?;
-    check_variant_keys(
-        obj,
-        "backoff",
-        &[
-            ("fixed", &[]),
-            (
-                "exponential",
-                &["multiplier", "max_open_duration_ms", "jitter"],
-            ),
-        ],
-    )?;
-    Ok(build_config(obj))
-}
-
-/// Catches misspelt keys inside `window` / `backoff` of a known kind. Values of the wrong type
-/// and unknown kinds are left to the conversion, which reports them as the library would.
-fn check_variant_keys(
-    config: &Map<String, Value>,
-    key: &str,
-    variants: &[(&str, &[&str])],
-) -> Result<(), String> {
-    let Some(Value::Object(obj)) = config.get(key) else {
-        return Ok(());
-    };
-    let kind = obj.get("kind").and_then(Value::as_str);
-    for (name, keys) in variants {
-        if kind == Some(*name) {
-            let mut allowed = vec!["kind"];
-            allowed.extend_from_slice(keys);
-            return check_keys(obj, &allowed, &format!("config.{key} ({name})"));
-        }
-    }
-    Ok(())
-}
-
-fn build_config(obj: &Map<String, Value>) -> Result<BreakerConfig, Invalid> {
-    let mut b = BreakerConfig::builder();
-    if let Some(v) = obj.get("failure_rate_threshold") {
-        b = b.failure_rate_threshold(number(v, "failure_rate_threshold")?);
-    }
-    if let Some(v) = obj.get("slow_call_rate_threshold") {
-        b = b.slow_call_rate_threshold(number(v, "slow_call_rate_threshold")?);
-    }
-    if let Some(v) = obj.get("slow_call_duration_ms") {
-        b = b.slow_call_duration(optional_duration(v, "slow_call_duration")?);
-    }
-    if let Some(v) = obj.get("window") {
-        b = b.window(window(v)?);
-    }
-    if let Some(v) = obj.get("minimum_calls") {
-        b = b.minimum_calls(count(v, "minimum_calls")?);
-    }
-    if let Some(v) = obj.get("consecutive_failures") {
-        let n = match v {
-            Value::Null => None,
-            v => Some(count(v, "consecutive_failures")?),
-        };
-        b = b.consecutive_failures(n);
-    }
-    if let Some(v) = obj.get("open_duration_ms") {
-        b = b.open_duration(duration(v, "open_duration")?);
-    }
-    if let Some(v) = obj.get("backoff") {
-        b = b.backoff(backoff(v)?);
-    }
-    if let Some(v) = obj.get("half_open_calls") {
-        b = b.half_open_calls(count(v, "half_open_calls")?);
-    }
-    if let Some(v) = obj.get("max_half_open_duration_ms") {
-        b = b.max_half_open_duration(optional_duration(v, "max_half_open_duration")?);
-    }
-    if let Some(v) = obj.get("seed") {
-        let seed = match v {
-            Value::Number(n) => n.as_u64().ok_or_else(|| Invalid {
-                field: "seed".into(),
-                kind: "range",
-                message: format!("seed must be a non-negative integer, got {n}"),
-            })?,
-            other => return Err(type_error("seed", "an integer", other)),
-        };
-        b = b.seed(Some(seed));
-    }
-    Ok(b.build()?)
-}
-
-fn count(v: &Value, field: &'static str) -> Result<u32, Invalid> {
-    Ok(count_from_f64(field, number(v, field)?)?)
-}
-
-fn duration(v: &Value, field: &'static str) -> Result<Duration, Invalid> {
-    Ok(duration_from_millis(field, number(v, field)?)?)
-}
-
-fn optional_duration(v: &Value, field: &'static str) -> Result<Option<Duration>, Invalid> {
-    match v {
-        Value::Null => Ok(None),
-        v => Ok(Some(duration(v, field)?)),
-    }
-}
-
-/// A sub-object field that must be present: absent reads as `undefined`, a type error.
-fn required<'a>(obj: &'a Map<String, Value>, key: &str, field: &str) -> Result<&'a Value, Invalid> {
-    obj.get(key)
-        .ok_or_else(|| type_error(field, "present", &Value::Null))
-}
-
-fn kind_of<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, Invalid> {
-    match required(obj, "kind", field)? {
-        Value::String(s) => Ok(s),
-        other => Err(type_error(field, "a string", other)),
-    }
-}
-
-fn window(v: &Value) -> Result<WindowConfig, Invalid> {
-    let Value::Object(obj) = v else {
-        return Err(type_error("window", "an object", v));
-    };
-    match kind_of(obj, "window.kind")? {
-        "count" => {
-            let size = count(required(obj, "size", "window.size")?, "window.size")?;
-            Ok(WindowConfig::Count { size })
-        }
-        "time" => {
-            let duration = duration(
-                required(obj, "duration_ms", "window.duration")?,
-                "window.duration",
-            )?;
-            let buckets = count(
-                required(obj, "buckets", "window.buckets")?,
-                "window.buckets",
-            )?;
-            Ok(WindowConfig::Time { duration, buckets })
-        }
-        other => Err(Invalid {
-            field: "window.kind".into(),
-            kind: "range",
-            message: format!("window.kind must be \"count\" or \"time\", got {other:?}"),
-        }),
-    }
-}
-
-fn backoff(v: &Value) -> Result<BackoffConfig, Invalid> {
-    let Value::Object(obj) = v else {
-        return Err(type_error("backoff", "an object", v));
-    };
-    match kind_of(obj, "backoff.kind")? {
-        "fixed" => Ok(BackoffConfig::Fixed),
-        "exponential" => {
-            let multiplier = number(
-                required(obj, "multiplier", "backoff.multiplier")?,
-                "backoff.multiplier",
-            )?;
-            let max_open_duration = duration(
-                required(obj, "max_open_duration_ms", "backoff.max_open_duration")?,
-                "backoff.max_open_duration",
-            )?;
-            let jitter = number(required(obj, "jitter", "backoff.jitter")?, "backoff.jitter")?;
-            Ok(BackoffConfig::Exponential {
-                multiplier,
-                max_open_duration,
-                jitter,
-            })
-        }
-        other => Err(Invalid {
-            field: "backoff.kind".into(),
-            kind: "range",
-            message: format!("backoff.kind must be \"fixed\" or \"exponential\", got {other:?}"),
-        }),
     }
 }
 
