@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::{
-    as_object, check_config_error, check_keys, expect_eq, read_time, read_vector, required_field,
+    as_object, check_keys, check_or_replay, expect_eq, read_time, read_vector, required_field,
     str_field,
 };
 use seawall::{
@@ -47,19 +47,7 @@ fn run_file(path: &Path) -> Result<(), String> {
         None => return Err("the file needs a `config` object".into()),
     };
     let built = common::breaker_config::from_json(config_json, "config")?;
-    match (doc.get("expect_error"), doc.get("steps")) {
-        (Some(expected), None) => check_config_error(built, expected),
-        (None, Some(Value::Array(steps))) => {
-            let config = built.map_err(|e| {
-                format!(
-                    "config rejected ({} error on `{}`): {}",
-                    e.kind, e.field, e.message
-                )
-            })?;
-            Replay::run(config, steps)
-        }
-        _ => Err("the file needs either `steps` (a list) or `expect_error`, not both".into()),
-    }
+    check_or_replay(doc, built, |config, steps| Replay::run(config, steps))
 }
 
 // ---------------------------------------------------------------------------------------------

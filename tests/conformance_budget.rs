@@ -15,8 +15,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{
-    Invalid, as_object, check_config_error, check_keys, expect_eq, number, read_time, read_vector,
-    required_field, str_field, type_error,
+    Invalid, as_object, check_config_error, check_keys, check_or_replay, expect_eq, number,
+    read_time, read_vector, required_field, str_field, type_error,
 };
 use seawall::breaker::count_from_f64;
 use seawall::budget::timeout_from_millis;
@@ -415,38 +415,28 @@ fn run_retry_file(path: &Path) -> Result<(), String> {
             retry_budget,
         })
     })();
-    match (doc.get("expect_error"), doc.get("steps")) {
-        (Some(expected), None) => check_config_error(built, expected),
-        (None, Some(Value::Array(steps))) => {
-            let setup = built.map_err(|e| {
-                format!(
-                    "configuration rejected ({} error on `{}`): {}",
-                    e.kind, e.field, e.message
-                )
-            })?;
-            let budget_timeout = setup
-                .budget_timeout
-                .ok_or("a retry scenario needs `budget_timeout_ms`")?;
-            let mut replay = RetryReplay {
-                policy: setup.policy,
-                budget_timeout,
-                config: setup.retry,
-                retry_budget: setup.retry_budget.map(RetryBudgetCore::new),
-                now_ms: 0.0,
-                now: Timestamp::ZERO,
-                state: RetryState::new(setup.retry),
-                budget: Budget::new(Timestamp::ZERO, budget_timeout, setup.policy),
-            };
-            for (i, step) in steps.iter().enumerate() {
-                let op = step.get("op").and_then(Value::as_str).unwrap_or("?");
-                replay
-                    .step(step)
-                    .map_err(|e| format!("steps[{i}] ({op}): {e}"))?;
-            }
-            Ok(())
+    check_or_replay(&doc, built, |setup, steps| {
+        let budget_timeout = setup
+            .budget_timeout
+            .ok_or("a retry scenario needs `budget_timeout_ms`")?;
+        let mut replay = RetryReplay {
+            policy: setup.policy,
+            budget_timeout,
+            config: setup.retry,
+            retry_budget: setup.retry_budget.map(RetryBudgetCore::new),
+            now_ms: 0.0,
+            now: Timestamp::ZERO,
+            state: RetryState::new(setup.retry),
+            budget: Budget::new(Timestamp::ZERO, budget_timeout, setup.policy),
+        };
+        for (i, step) in steps.iter().enumerate() {
+            let op = step.get("op").and_then(Value::as_str).unwrap_or("?");
+            replay
+                .step(step)
+                .map_err(|e| format!("steps[{i}] ({op}): {e}"))?;
         }
-        _ => Err("the file needs either `steps` (a list) or `expect_error`, not both".into()),
-    }
+        Ok(())
+    })
 }
 
 /// Catches misspelt keys inside a `backoff` of a known kind. Values of the wrong type and

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use common::{
-    Invalid, as_object, breaker_config, check_config_error, check_keys, count, duration, expect_eq,
+    Invalid, as_object, breaker_config, check_keys, check_or_replay, count, duration, expect_eq,
     number, optional_duration, read_time, read_vector, required_field, str_field, type_error,
 };
 use seawall::budget::timeout_from_millis;
@@ -73,19 +73,7 @@ fn run_file(path: &Path) -> Result<(), String> {
     }
     let empty = Value::Object(Map::new());
     let built = config_from_json(doc.get("config").unwrap_or(&empty))?;
-    match (doc.get("expect_error"), doc.get("steps")) {
-        (Some(expected), None) => check_config_error(built, expected),
-        (None, Some(Value::Array(steps))) => {
-            let config = built.map_err(|e| {
-                format!(
-                    "config rejected ({} error on `{}`): {}",
-                    e.kind, e.field, e.message
-                )
-            })?;
-            Replay::run(config, steps)
-        }
-        _ => Err("the file needs either `steps` (a list) or `expect_error`, not both".into()),
-    }
+    check_or_replay(doc, built, |config, steps| Replay::run(config, steps))
 }
 
 // ---------------------------------------------------------------------------------------------

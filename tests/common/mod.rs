@@ -119,6 +119,28 @@ pub fn type_error(field: &str, expected: &str, got: &Value) -> Invalid {
     }
 }
 
+/// Finishes a vector once its configuration is built: a validation scenario (`expect_error`)
+/// checks the library's refusal with [`check_config_error`]; a scenario with `steps` replays them.
+pub fn check_or_replay<C: Debug>(
+    doc: &Map<String, Value>,
+    built: Result<C, Invalid>,
+    replay: impl FnOnce(C, &[Value]) -> Result<(), String>,
+) -> Result<(), String> {
+    match (doc.get("expect_error"), doc.get("steps")) {
+        (Some(expected), None) => check_config_error(built, expected),
+        (None, Some(Value::Array(steps))) => {
+            let config = built.map_err(|e| {
+                format!(
+                    "configuration rejected ({} error on `{}`): {}",
+                    e.kind, e.field, e.message
+                )
+            })?;
+            replay(config, steps)
+        }
+        _ => Err("the file needs either `steps` (a list) or `expect_error`, not both".into()),
+    }
+}
+
 /// Checks a validation scenario: `built` must have failed on `expected.field` with
 /// `expected.kind`, and the message must name the field.
 pub fn check_config_error<T: Debug>(
