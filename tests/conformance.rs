@@ -47,7 +47,7 @@ fn run_file(path: &Path) -> Result<(), String> {
         None => return Err("the file needs a `config` object".into()),
     };
     let built = common::breaker_config::from_json(config_json, "config")?;
-    check_or_replay(doc, built, |config, steps| Replay::run(config, steps))
+    check_or_replay(doc, built, Replay::run)
 }
 
 // ---------------------------------------------------------------------------------------------

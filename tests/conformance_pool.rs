@@ -73,7 +73,7 @@ fn run_file(path: &Path) -> Result<(), String> {
     }
     let empty = Value::Object(Map::new());
     let built = config_from_json(doc.get("config").unwrap_or(&empty))?;
-    check_or_replay(doc, built, |config, steps| Replay::run(config, steps))
+    check_or_replay(doc, built, Replay::run)
 }
 
 // ---------------------------------------------------------------------------------------------
