@@ -1,7 +1,7 @@
 /**
- * Seawall for Node.js: circuit breakers, deadline budgets and retries whose decisions are made
- * by the same Rust core as the Rust and Python libraries, so every service in a polyglot fleet
- * decides alike.
+ * Seawall for Node.js: circuit breakers, deadline budgets, retries and a connection pool whose
+ * decisions are made by the same Rust core as the Rust and Python libraries, so every service in
+ * a polyglot fleet decides alike.
  *
  * @example
  * ```ts
@@ -284,7 +284,9 @@ export declare class SeawallError extends Error {
   /**
    * A stable identifier: `SEAWALL_BREAKER_OPEN`, `SEAWALL_INVALID_SNAPSHOT`,
    * `SEAWALL_DEADLINE_EXCEEDED`, `SEAWALL_BUDGET_EXHAUSTED`, `SEAWALL_RETRY_BUDGET_EXHAUSTED`,
-   * `SEAWALL_INVALID_HEADER`.
+   * `SEAWALL_INVALID_HEADER`, `SEAWALL_POOL_TIMEOUT`, `SEAWALL_POOL_OVERLOADED`,
+   * `SEAWALL_CONNECT_FAILED`, `SEAWALL_DATABASE_UNAVAILABLE`, `SEAWALL_POOL_CLOSED`,
+   * `SEAWALL_POOL_RELEASE`.
    */
   readonly code: string
 }
@@ -402,7 +404,9 @@ export declare class CircuitBreaker {
 
 /**
  * A clock that moves only when told to, for tests: pass it as the `clock` option and move
- * breakers, budgets and retry budgets through time without sleeping.
+ * breakers, budgets, retry budgets and pools through time without sleeping. A {@link Pool}
+ * reading it runs its due timers (acquire and create timeouts, idle timeouts, leak reports)
+ * synchronously as the clock moves.
  */
 export declare class ManualClock implements Clock {
   /** @param startMs the initial time in milliseconds (default 0). */
@@ -880,4 +884,504 @@ export declare class InvalidHeaderError extends SeawallError {
   readonly value: string
   /** What is wrong with it. */
   readonly reason: string
+}
+
+// ---- Connection pool ----------------------------------------------------------------------
+
+/** Which idle connection a checkout gets. */
+export type IdleOrder =
+  /** The most recently returned: a warm working set, and the rest time out. */
+  | 'lifo'
+  /** The least recently returned: use spread evenly over every connection. */
+  | 'fifo'
+
+/** Back-off between failed connection attempts: from `baseMs`, doubling, at most `capMs`, with jitter. */
+export interface CreateBackoffOptions {
+  /** The first wait, in milliseconds (1 ms to 24 h). */
+  baseMs: number
+  /** The longest wait, in milliseconds; at least `baseMs`. */
+  capMs: number
+}
+
+/**
+ * The breaker guarding a pool's connection attempts: the numeric options of
+ * {@link CircuitBreakerOptions}. A given object replaces the pool's default whole.
+ */
+export type PoolBreakerOptions = Omit<CircuitBreakerOptions, 'isFailure' | 'ignore' | 'isResultFailure' | 'clock' | 'name'>
+
+/**
+ * The numbers of a pool, shared by {@link Pool} and {@link PoolEngine}. Every option is optional;
+ * they are validated by the core (a `RangeError` naming the option, a `TypeError` for a wrong
+ * type, both with `code: 'SEAWALL_INVALID_CONFIG'` and `field`). The defaults are the same in
+ * Rust and Python.
+ */
+export interface PoolEngineOptions {
+  /** Most connections, those being opened included, in [1, 10000]. Default 10. */
+  maxSize?: number
+  /** Idle connections kept open, at most `maxSize`. Default 0. */
+  minIdle?: number
+  /** Most callers waiting at once, in [0, 1000000]; beyond it `acquire` fails at once with {@link PoolOverloadedError}. Default 1000. */
+  maxWaiters?: number
+  /**
+   * Longest an acquire waits, in milliseconds: from 1 ms to the process-wide
+   * {@link TimeoutPolicy}'s maximum (15 s by default). Default 5000.
+   */
+  acquireTimeoutMs?: number
+  /** Longest a connection attempt may take, handshake included, in milliseconds. Default 5000. */
+  createTimeoutMs?: number
+  /** Idle connections older than this are closed (down to `minIdle`). Default 600000; `null`: never. */
+  idleTimeoutMs?: number | null
+  /** Connections are replaced after about this long. Default 1800000; `null`: never. */
+  maxLifetimeMs?: number | null
+  /** Fraction in [0, 1) by which each lifetime is shortened at random, so that a fleet does not reconnect at once. Default 0.1. */
+  lifetimeJitter?: number
+  /**
+   * A connection idle for more than this is validated before it is handed out. Default 500;
+   * `null`: never validate.
+   */
+  validateAfterMs?: number | null
+  /** Which idle connection a checkout gets. Default `'lifo'`. */
+  idleOrder?: IdleOrder
+  /**
+   * Report a checkout held longer than this (a `leak` event, with the stack of where it was
+   * acquired). Default `null`: off (and no stack is captured).
+   */
+  leakThresholdMs?: number | null
+  /** Default `{ baseMs: 50, capMs: 5000 }`. */
+  createBackoff?: CreateBackoffOptions
+  /**
+   * The breaker guarding connection attempts. Default: five failed attempts in a row open it for
+   * 5 s (`{ window: { kind: 'count', size: 10 }, minimumCalls: 5, consecutiveFailures: 5,
+   * openDurationMs: 5000, halfOpenCalls: 1, maxHalfOpenDurationMs: 30000 }`).
+   */
+  breaker?: PoolBreakerOptions
+  /** Seed of the jitter (back-off, lifetimes; a safe integer), for reproducible tests. Default: random. */
+  seed?: number | null
+}
+
+/** What a pool's `create` receives. */
+export interface CreateContext {
+  /**
+   * Aborts when the pool gives up on this connection attempt (its `createTimeoutMs` passed, or
+   * the pool is draining): stop connecting and free the socket. A connection produced anyway is
+   * closed with `destroy`.
+   */
+  readonly signal: AbortSignal
+  /**
+   * Reports that the connection is unusable (its socket died, say), at any time of its life:
+   * its checkout ends as broken (the connection is closed, not reused), and a validation of it
+   * fails. A bound function: pass it to an `'error'` listener as it is.
+   */
+  readonly markBroken: () => void
+}
+
+/** Options of {@link Pool}: how to open, check and close a connection, and the pool's numbers. */
+export interface PoolOptions<C extends object> extends PoolEngineOptions {
+  /** Opens a connection (an object). A rejection is a failed attempt; its error is the `cause` of {@link ConnectFailedError}. */
+  create: (context: CreateContext) => C | PromiseLike<C>
+  /** Closes a connection the pool is done with. Default: drop it. */
+  destroy?: (connection: C) => unknown
+  /**
+   * Checks a connection that was idle longer than `validateAfterMs` before handing it out:
+   * resolving to `false` or throwing fails it (it is closed and another one is used). Default:
+   * trust it.
+   */
+  validate?: (connection: C) => boolean | void | PromiseLike<boolean | void>
+  /** Whether an error thrown in {@link Pool.use} leaves the connection unusable. Default: never. */
+  isBroken?: (error: unknown) => boolean
+  /** The clock. Default `performance`; with a {@link ManualClock}, the pool's timers fire as it moves. */
+  clock?: Clock
+}
+
+/** Options of {@link Pool.acquire} and {@link Pool.use}. */
+export interface AcquireOptions {
+  /** The request's budget: the wait ends when it does, if before `acquireTimeoutMs`. */
+  budget?: Budget
+  /** Aborting it ends the wait; the promise rejects with the signal's reason. */
+  signal?: AbortSignal
+}
+
+/** A latency histogram, summarised (percentiles are upper bounds, within a factor of two). */
+export interface HistogramSummary {
+  count: number
+  sumMs: number
+  maxMs: number
+  p50Ms: number
+  p90Ms: number
+  p99Ms: number
+}
+
+/** A pool's numbers, named after OpenTelemetry's `db.client.connection.*` metrics. */
+export interface PoolMetrics {
+  /** `db.client.connection.count{state=idle}`. */
+  idle: number
+  /** `db.client.connection.count{state=used}`: checked out, or being validated for a caller. */
+  used: number
+  /** Connections being opened. */
+  creating: number
+  /** `db.client.connection.max`. */
+  max: number
+  /** `db.client.connection.idle.max`. */
+  idleMax: number
+  /** `db.client.connection.idle.min`. */
+  idleMin: number
+  /** `db.client.connection.pending_requests`: callers waiting. */
+  pendingRequests: number
+  /** `db.client.connection.timeouts`: waits that ended at their deadline. */
+  timeouts: number
+  /** Checkouts handed out. */
+  acquired: number
+  /** Checkouts returned. */
+  released: number
+  /** Acquires refused because the wait queue was full. */
+  overloaded: number
+  /** Acquires failed because the breaker was open. */
+  unavailable: number
+  /** Connections opened. */
+  created: number
+  /** Connection attempts that failed or timed out. */
+  createFailures: number
+  /** Connections closed. */
+  destroyed: number
+  /** Suspected leaks reported. */
+  leaks: number
+  /** `db.client.connection.create_time`. */
+  createTime: HistogramSummary
+  /** `db.client.connection.wait_time`. */
+  waitTime: HistogramSummary
+  /** `db.client.connection.use_time`. */
+  useTime: HistogramSummary
+  /** The state of the breaker guarding connection attempts. */
+  breakerState: BreakerState
+  /** How long the longest-held checkout has been out, or `null` when none is. */
+  oldestCheckoutAgeMs: number | null
+}
+
+/** A checkout still held when a drain's deadline passed (the pool closed its connection then). */
+export interface HeldConnection {
+  /** The connection's slot id. */
+  slot: number
+  /** How long it had been out. */
+  heldForMs: number
+  /** Where it was acquired, when `leakThresholdMs` is set. */
+  stack: string | undefined
+}
+
+/** Payload of the `leak` and `leakReturned` events. */
+export interface LeakEvent {
+  /** The connection's slot id. */
+  slot: number
+  /** How long the checkout has been (`leak`) or was (`leakReturned`) out. */
+  heldForMs: number
+  /** Where it was acquired. */
+  stack: string | undefined
+}
+
+/** Payload of the `connectFailed` event. */
+export interface ConnectFailedEvent {
+  /** The failed attempt's error, as text. */
+  error: string
+  /** Failed attempts in a row. */
+  attempts: number
+  /** The error `create` rejected with (absent for an attempt the pool timed out). */
+  cause: unknown
+}
+
+/** Payload of the `drained` event. */
+export interface DrainedEvent {
+  /** What was still held at the deadline. */
+  stillHeld: HeldConnection[]
+}
+
+/** Events of {@link Pool}. */
+export interface PoolEvents {
+  /** A checkout has been held longer than `leakThresholdMs` (reported once per checkout). */
+  leak: LeakEvent
+  /** A checkout reported as a leak came back. */
+  leakReturned: LeakEvent
+  /** The breaker guarding connection attempts changed state. */
+  breaker: StateChangeEvent
+  /** A connection attempt failed. */
+  connectFailed: ConnectFailedEvent
+  /** A drain finished. */
+  drained: DrainedEvent
+}
+
+/**
+ * A connection pool with hard limits, a bounded FIFO wait queue, validation, lifetimes, leak
+ * reports, and connection attempts guarded by a circuit breaker: when the database is down,
+ * callers fail in milliseconds with {@link DatabaseUnavailableError} and only the breaker's
+ * probes reach the network. Every decision is made by Seawall's Rust core, the same as in Rust
+ * and Python.
+ *
+ * Each checkout hands out its own view of the connection (a Proxy that reads, writes and calls
+ * the connection itself): {@link release} recognises it, refuses a second release, and the view
+ * refuses to be used once released, so a stale handle never touches a connection someone else
+ * now holds.
+ *
+ * The pool's timer is unref'd while nobody waits on it: a process whose pool only holds idle
+ * connections exits by itself unless the connections' own sockets keep it alive. Call
+ * {@link drain} to close them.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * import { Pool, pgPoolOptions } from 'seawall'
+ *
+ * const pool = new Pool({ ...pgPoolOptions({ host: '127.0.0.1', database: 'app' }, { Client: pg.Client }), maxSize: 8 })
+ * const { rows } = await pool.use((client) => client.query('SELECT now()'))
+ * await pool.drain()
+ * ```
+ */
+export declare class Pool<C extends object = object> {
+  /** @throws RangeError or TypeError (`code: 'SEAWALL_INVALID_CONFIG'`, `field`) for an invalid option. */
+  constructor(options: PoolOptions<C>)
+  /**
+   * A connection, once one is free: waits at most `acquireTimeoutMs`, or until the budget ends.
+   * Rejects with {@link PoolTimeoutError}, {@link PoolOverloadedError}, {@link ConnectFailedError},
+   * {@link DatabaseUnavailableError}, {@link BudgetExhaustedError}, {@link PoolClosedError}, or
+   * the signal's reason. Give it back with {@link release}.
+   */
+  acquire(options?: AcquireOptions): Promise<C>
+  /**
+   * Gives a checkout back; `broken: true` closes the connection instead of reusing it.
+   * @throws PoolReleaseError for a connection released already, or not acquired from this pool.
+   */
+  release(connection: C, options?: { broken?: boolean }): void
+  /**
+   * Runs `fn` with a connection and always gives it back: as broken when `fn` throws an error
+   * that `isBroken` says is fatal to it.
+   */
+  use<T>(fn: (connection: C) => T | PromiseLike<T>, options?: AcquireOptions): Promise<Awaited<T>>
+  /**
+   * Stops handing out connections: waiting callers fail with {@link PoolClosedError}, idle
+   * connections close, checkouts close as they come back, and after `timeoutMs` (default 5000)
+   * whatever is still out is closed. Resolves, once every close has finished, with what was
+   * still held then (empty when everything came back). Calling it again returns the same promise.
+   */
+  drain(options?: { timeoutMs?: number }): Promise<HeldConnection[]>
+  /**
+   * Changes `maxSize`. Growing serves waiting callers at once; shrinking closes idle connections
+   * now and checked-out ones as they come back.
+   * @throws RangeError (`field: 'maxSize'`) outside [1, 10000].
+   */
+  resize(maxSize: number): void
+  /** The pool's numbers now. */
+  metrics(): PoolMetrics
+  /** Whether a drain has finished. */
+  readonly isClosed: boolean
+  /** Calls `listener` on every `event`. A listener that throws is reported as an uncaught exception. */
+  on<E extends keyof PoolEvents>(event: E, listener: (payload: PoolEvents[E]) => void): this
+  /** Calls `listener` on the next `event` only. */
+  once<E extends keyof PoolEvents>(event: E, listener: (payload: PoolEvents[E]) => void): this
+  /** Removes the most recently added registration of `listener` for `event`. */
+  off<E extends keyof PoolEvents>(event: E, listener: (payload: PoolEvents[E]) => void): this
+}
+
+/** One checkout of a connection, as {@link PoolEngine} hands it out. */
+export interface Lease {
+  /** The connection's slot id (the key of the adapter's connection objects). */
+  readonly slot: number
+  /** Which checkout of that slot this is. */
+  readonly checkout: number
+}
+
+/** Why the engine asks for a connection to be closed. */
+export type DestroyReason =
+  | 'broken'
+  | 'invalid'
+  | 'idle_timeout'
+  | 'expired'
+  | 'resized'
+  | 'closed'
+  /** The create took longer than `createTimeoutMs`: abandon it, close what it produces. */
+  | 'create_timed_out'
+  /** A result arrived for a slot the engine had already given up on. */
+  | 'stale'
+
+/** Every error an acquire can end with. */
+export type PoolError =
+  | PoolTimeoutError
+  | PoolOverloadedError
+  | ConnectFailedError
+  | DatabaseUnavailableError
+  | BudgetExhaustedError
+  | PoolClosedError
+
+/** What a {@link PoolEngine} asks its adapter to do. */
+export type PoolAction =
+  /** Open a connection for `slot`; report with `handleCreated` / `handleCreateFailed`. The engine gives up at `deadlineMs`. */
+  | { kind: 'create'; slot: number; deadlineMs: number }
+  /** Check the connection of `slot`; report with `handleValidated`. */
+  | { kind: 'validate'; slot: number }
+  /** Close the connection of `slot` (or abandon its create) and forget it. */
+  | { kind: 'destroy'; slot: number; reason: DestroyReason }
+  /** Give the connection of `lease.slot` to the caller `waiter`. */
+  | { kind: 'hand'; waiter: number; lease: Lease }
+  /** Fail the caller `waiter`. */
+  | { kind: 'fail'; waiter: number; error: PoolError }
+
+/** What a {@link PoolEngine} tells operators. */
+export type PoolEngineEvent =
+  | { kind: 'leak'; slot: number; heldForMs: number }
+  | { kind: 'leakReturned'; slot: number; heldForMs: number }
+  | { kind: 'breaker'; from: BreakerState; to: BreakerState; reason: TransitionReason }
+  | { kind: 'connectFailed'; error: string; attempts: number }
+  /** The slots still checked out at the drain's deadline (closed then). */
+  | { kind: 'drained'; stillHeld: number[] }
+
+/** What {@link PoolEngine.acquire} decided. */
+export type PoolAcquireResult = { kind: 'ready'; lease: Lease } | { kind: 'wait'; waiter: number }
+
+/**
+ * The pool's engine, sans-IO, for writing another adapter (or testing one): it decides, the
+ * caller does the I/O and passes the time (`nowMs`, on any monotonic timeline) to every call.
+ * Call a command or report what happened, then perform every {@link pollAction} until it returns
+ * `null`, tell operators about every {@link pollEvent}, and keep one timer for
+ * {@link pollTimeout}, calling {@link handleTimeout} when it fires. {@link Pool} is this engine
+ * driven on Promises.
+ */
+export declare class PoolEngine {
+  /** @throws RangeError or TypeError (`code: 'SEAWALL_INVALID_CONFIG'`, `field`) for an invalid option. */
+  constructor(options?: PoolEngineOptions)
+  /**
+   * Asks for a connection.
+   * @throws the {@link PoolError} the engine refused with at once (overloaded, database
+   * unavailable, budget exhausted, closed).
+   */
+  acquire(options: { nowMs: number; budget?: Budget }): PoolAcquireResult
+  /** Returns a checkout; false (and nothing done) for a lease no longer checked out. */
+  release(lease: Lease, options: { broken?: boolean; nowMs: number }): boolean
+  /** The caller gave up; false when it had already been served or failed. */
+  cancel(waiter: number, nowMs: number): boolean
+  /** The create of `slot` succeeded. */
+  handleCreated(slot: number, nowMs: number): void
+  /** The create of `slot` failed with `error` (a description). */
+  handleCreateFailed(slot: number, error: string, nowMs: number): void
+  /** The validation of `slot` finished. */
+  handleValidated(slot: number, ok: boolean, nowMs: number): void
+  /** The timer fired. Call it once at start too: it opens the `minIdle` connections. */
+  handleTimeout(nowMs: number): void
+  /** Starts draining; whatever is still out at `deadlineMs` is closed and reported in a `drained` event. */
+  drain(nowMs: number, deadlineMs: number): void
+  /** @throws RangeError (`field: 'maxSize'`) outside [1, 10000]. */
+  resize(maxSize: number, nowMs: number): void
+  /** The next action, or `null`. */
+  pollAction(): PoolAction | null
+  /** The next event, or `null`. */
+  pollEvent(): PoolEngineEvent | null
+  /** When the engine next wants {@link handleTimeout}, in ms on the caller's timeline; `null`: never. */
+  pollTimeout(): number | null
+  /** The numbers at `nowMs`. */
+  metrics(nowMs: number): PoolMetrics
+  /** Whether a drain has finished. */
+  readonly isClosed: boolean
+}
+
+/** No connection became free within the acquire timeout. */
+export declare class PoolTimeoutError extends SeawallError {
+  constructor(
+    message: string,
+    details: { waitedMs: number; inUse: number; idle: number; waiting: number; oldestCheckoutAgeMs: number | null },
+  )
+  readonly code: 'SEAWALL_POOL_TIMEOUT'
+  /** How long the caller waited. */
+  readonly waitedMs: number
+  /** Connections checked out then. */
+  readonly inUse: number
+  /** Connections idle then. */
+  readonly idle: number
+  /** Callers waiting then, this one included. */
+  readonly waiting: number
+  /** How long the longest-held checkout had been out (a leak, a slow query?), or `null`. */
+  readonly oldestCheckoutAgeMs: number | null
+}
+
+/** The wait queue was full (`maxWaiters`): failing at once beats piling up. */
+export declare class PoolOverloadedError extends SeawallError {
+  constructor(message: string, details: { waiting: number; maxWaiters: number })
+  readonly code: 'SEAWALL_POOL_OVERLOADED'
+  /** Callers waiting. */
+  readonly waiting: number
+  /** The limit. */
+  readonly maxWaiters: number
+}
+
+/** Connection attempts kept failing while the caller waited. */
+export declare class ConnectFailedError extends SeawallError {
+  constructor(message: string, details: { attempts: number; lastError: string }, options?: ErrorOptions)
+  readonly code: 'SEAWALL_CONNECT_FAILED'
+  /** Failed attempts in a row. */
+  readonly attempts: number
+  /** The last attempt's error, as text. */
+  readonly lastError: string
+  /** The error the last attempt's `create` rejected with, when known. */
+  readonly cause: unknown
+}
+
+/**
+ * The breaker guarding the pool's connection attempts is open: the database is considered down,
+ * and no attempt is made before `retryAfterMs`.
+ */
+export declare class DatabaseUnavailableError extends SeawallError {
+  constructor(message: string, details: { retryAfterMs: number | null; lastError: string | null }, options?: ErrorOptions)
+  readonly code: 'SEAWALL_DATABASE_UNAVAILABLE'
+  /** Milliseconds until connection attempts resume, or `null` when unknown (forced open). */
+  readonly retryAfterMs: number | null
+  /** The last connection error seen, as text. */
+  readonly lastError: string | null
+  /** The error the last failed `create` rejected with, when known. */
+  readonly cause: unknown
+}
+
+/** The pool is draining or closed. */
+export declare class PoolClosedError extends SeawallError {
+  constructor(message?: string)
+  readonly code: 'SEAWALL_POOL_CLOSED'
+}
+
+/**
+ * A connection given back, or used, in a way that could touch someone else's checkout:
+ * `'already_released'`, `'unknown'` (not acquired from this pool), or `'used_after_release'`.
+ */
+export declare class PoolReleaseError extends SeawallError {
+  constructor(message: string, reason: 'unknown' | 'already_released' | 'used_after_release')
+  readonly code: 'SEAWALL_POOL_RELEASE'
+  readonly reason: 'unknown' | 'already_released' | 'used_after_release'
+}
+
+/** The part of `pg.Client` that {@link pgPoolOptions} uses. */
+export interface PgClientLike {
+  connect(): Promise<unknown>
+  end(): Promise<unknown>
+  query(config: { text: string; query_timeout?: number }): Promise<unknown>
+  on(event: 'error', listener: (error: Error) => void): unknown
+}
+
+/** Options of {@link pgPoolOptions}. */
+export interface PgPoolHelperOptions<C extends PgClientLike> {
+  /** The client class, usually `pg.Client`. Default: `require('pg').Client`. */
+  Client?: new (config: any) => C
+  /** Longest a validation (`SELECT 1`) may take, in milliseconds. Default 5000. */
+  validateTimeoutMs?: number
+  /** Longest a polite close (`client.end()`) may take before the socket is destroyed, in milliseconds. Default 1000. */
+  endTimeoutMs?: number
+}
+
+/**
+ * Pool options for `pg.Client` connections: `create` (connects; listens for the client's
+ * `'error'` for its whole life and marks it broken, so a dying socket never becomes an uncaught
+ * exception; destroys the socket when the pool abandons the attempt), `destroy` (`end()`,
+ * bounded), `validate` (`SELECT 1`, bounded) and `isBroken` (pg's connection-level errors).
+ * Spread it into {@link PoolOptions}.
+ * @param config what `new pg.Client(config)` takes
+ */
+export declare function pgPoolOptions<C extends PgClientLike = PgClientLike>(
+  config: object | string,
+  options?: PgPoolHelperOptions<C>,
+): {
+  create: (context: CreateContext) => Promise<C>
+  destroy: (client: C) => Promise<void>
+  validate: (client: C) => Promise<boolean>
+  isBroken: (error: unknown) => boolean
 }

@@ -9,6 +9,9 @@
 // - lib/deadlines.js the one shared, unref'd timer behind every deadline
 // - lib/retry.js     RetryPolicy, RetryLoop, RetryBudget
 // - lib/call.js      retry(), CallPolicy (budget → retry → breaker → attempt timeout)
+// - lib/pool.js      Pool, the connection pool adapter (Promises, AbortSignals, events)
+// - lib/pool-engine.js PoolEngine, the pool's sans-IO engine for other adapters
+// - lib/pg.js        pgPoolOptions, for pools of `pg.Client` connections
 // - lib/errors.js    SeawallError and its subclasses, each with a stable `code`
 // - lib/clock.js     ManualClock
 
@@ -16,6 +19,9 @@ const { CircuitBreaker, Permit } = require('./lib/breaker.js')
 const { TimeoutPolicy, Budget } = require('./lib/budget.js')
 const { RetryPolicy, RetryLoop, RetryBudget } = require('./lib/retry.js')
 const { retry, CallPolicy } = require('./lib/call.js')
+const { Pool } = require('./lib/pool.js')
+const { PoolEngine } = require('./lib/pool-engine.js')
+const { pgPoolOptions } = require('./lib/pg.js')
 const { ManualClock } = require('./lib/clock.js')
 const {
   SeawallError,
@@ -25,6 +31,12 @@ const {
   BudgetExhaustedError,
   RetryBudgetExhaustedError,
   InvalidHeaderError,
+  PoolTimeoutError,
+  PoolOverloadedError,
+  ConnectFailedError,
+  DatabaseUnavailableError,
+  PoolClosedError,
+  PoolReleaseError,
 } = require('./lib/errors.js')
 
 module.exports = {
@@ -37,6 +49,9 @@ module.exports = {
   RetryBudget,
   retry,
   CallPolicy,
+  Pool,
+  PoolEngine,
+  pgPoolOptions,
   ManualClock,
   SeawallError,
   BreakerOpenError,
@@ -45,4 +60,10 @@ module.exports = {
   BudgetExhaustedError,
   RetryBudgetExhaustedError,
   InvalidHeaderError,
+  PoolTimeoutError,
+  PoolOverloadedError,
+  ConnectFailedError,
+  DatabaseUnavailableError,
+  PoolClosedError,
+  PoolReleaseError,
 }

@@ -12,6 +12,9 @@ export const {
   RetryBudget,
   retry,
   CallPolicy,
+  Pool,
+  PoolEngine,
+  pgPoolOptions,
   ManualClock,
   SeawallError,
   BreakerOpenError,
@@ -20,6 +23,12 @@ export const {
   BudgetExhaustedError,
   RetryBudgetExhaustedError,
   InvalidHeaderError,
+  PoolTimeoutError,
+  PoolOverloadedError,
+  ConnectFailedError,
+  DatabaseUnavailableError,
+  PoolClosedError,
+  PoolReleaseError,
 } = seawall
 
 export default seawall

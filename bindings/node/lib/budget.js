@@ -262,6 +262,8 @@ let startAttemptOn
 let onFailureOn
 /** @type {(budget: Budget, remainingMs: number) => BudgetExhaustedError} */
 let exhaustedError
+/** @type {(budget: Budget, pool: number, nowMs: number) => number} */
+let poolAcquireWith
 
 function headerFormat(format) {
   if (typeof format !== 'string') throw argumentTypeError('format', "'grpc-timeout' or 'timeout-ms'", format)
@@ -308,6 +310,9 @@ class Budget {
     onFailureOn = (b, slot, retryAfterMs, retryBudgetNowMs) =>
       native.retryOnFailure(slot, b.#deadlineNs, b.#maxNs, b.#scale, b.#minNs, b.#now(), retryAfterMs, retryBudgetNowMs)
     exhaustedError = (b, remainingMs) => new BudgetExhaustedError(remainingMs, b.#minNs / NS_PER_MS)
+    // The budget's own clock reading lets the native side move it onto the pool's clock.
+    poolAcquireWith = (b, pool, nowMs) =>
+      native.poolAcquire(pool, nowMs, b.#deadlineNs, b.#maxNs, b.#scale, b.#minNs, b.#now())
   }
 
   /** @param {import('../index').BudgetOptions} options */
@@ -475,5 +480,5 @@ module.exports = {
   TimedCall,
   defaultBudget,
   // Assigned by the static blocks above, which ran when the classes were defined.
-  internals: { startAttemptOn, onFailureOn, exhaustedError },
+  internals: { startAttemptOn, onFailureOn, exhaustedError, poolAcquireWith },
 }

@@ -78,8 +78,10 @@ class Wait {
   start(ms) {
     return new Promise((resolve, reject) => {
       this.#reject = reject
-      // Rounded up: starting the next attempt early would only fail the core's plan.
-      this.#timer = setTimeout(resolve, Math.ceil(ms))
+      // Rounded up, plus one: libuv compares timers against a loop clock truncated to the
+      // millisecond, so a timer can fire up to 1 ms early by performance.now(), and an attempt
+      // started that early would find the breaker still open (seen in a full test run).
+      this.#timer = setTimeout(resolve, Math.ceil(ms) + 1)
     })
   }
 

@@ -3,14 +3,20 @@
 // Clocks: every primitive reads time through an object with `now()` in milliseconds
 // (`performance` by default), and tests substitute a ManualClock.
 
-const { checkMillis, optionTypeError, typeName, withCode } = require('./errors.js')
+const { checkMillis, optionTypeError, reportCallbackError, typeName, withCode } = require('./errors.js')
+
+// Lets a pool hear when a ManualClock moves, so that its timers fire on the manual timeline.
+const WATCH = Symbol('seawall.watchClock')
 
 /**
  * A clock that moves only when told to, for tests: pass it as the `clock` option and move
- * breakers, budgets and retry budgets through time without sleeping.
+ * breakers, budgets, retry budgets and pools through time without sleeping. A pool reading it
+ * runs its due timers (acquire timeouts, idle timeouts, leak reports, …) as the clock moves.
  */
 class ManualClock {
   #nowMs
+  /** @type {Set<() => void>} */
+  #watchers = new Set()
 
   /** @param {number} [startMs=0] */
   constructor(startMs = 0) {
@@ -27,6 +33,7 @@ class ManualClock {
   advance(ms) {
     checkMillis('ms', ms)
     this.#nowMs += ms
+    this.#moved()
     return this.#nowMs
   }
 
@@ -34,6 +41,28 @@ class ManualClock {
   set(ms) {
     checkMillis('ms', ms)
     this.#nowMs = ms
+    this.#moved()
+  }
+
+  /**
+   * Calls `fn` after every move of this clock, until the returned function is called.
+   * @internal
+   * @param {() => void} fn
+   */
+  [WATCH](fn) {
+    this.#watchers.add(fn)
+    return () => this.#watchers.delete(fn)
+  }
+
+  #moved() {
+    if (this.#watchers.size === 0) return
+    for (const fn of [...this.#watchers]) {
+      try {
+        fn()
+      } catch (error) {
+        reportCallbackError(error)
+      }
+    }
   }
 }
 
@@ -53,4 +82,4 @@ function readClock(clock) {
   return t
 }
 
-module.exports = { ManualClock, checkClockOption, readClock }
+module.exports = { ManualClock, WATCH, checkClockOption, readClock }

@@ -105,6 +105,88 @@ class InvalidHeaderError extends SeawallError {
   }
 }
 
+/** No connection became free within the acquire timeout. */
+class PoolTimeoutError extends SeawallError {
+  /**
+   * @param {string} message
+   * @param {{ waitedMs: number, inUse: number, idle: number, waiting: number, oldestCheckoutAgeMs: number | null }} details
+   */
+  constructor(message, details) {
+    super(message, 'SEAWALL_POOL_TIMEOUT')
+    this.waitedMs = details.waitedMs
+    this.inUse = details.inUse
+    this.idle = details.idle
+    this.waiting = details.waiting
+    this.oldestCheckoutAgeMs = details.oldestCheckoutAgeMs
+  }
+}
+
+/** The pool's waiter queue was full: the acquire failed at once instead of queueing. */
+class PoolOverloadedError extends SeawallError {
+  /**
+   * @param {string} message
+   * @param {{ waiting: number, maxWaiters: number }} details
+   */
+  constructor(message, details) {
+    super(message, 'SEAWALL_POOL_OVERLOADED')
+    this.waiting = details.waiting
+    this.maxWaiters = details.maxWaiters
+  }
+}
+
+/** Connection attempts kept failing while the caller waited; `cause` is the last one's error. */
+class ConnectFailedError extends SeawallError {
+  /**
+   * @param {string} message
+   * @param {{ attempts: number, lastError: string }} details
+   * @param {ErrorOptions} [options]
+   */
+  constructor(message, details, options) {
+    super(message, 'SEAWALL_CONNECT_FAILED', options)
+    this.attempts = details.attempts
+    this.lastError = details.lastError
+  }
+}
+
+/**
+ * The breaker guarding the pool's connection attempts is open: the database is considered down
+ * and no attempt is made until `retryAfterMs` has passed. `cause` is the last connection error.
+ */
+class DatabaseUnavailableError extends SeawallError {
+  /**
+   * @param {string} message
+   * @param {{ retryAfterMs: number | null, lastError: string | null }} details
+   * @param {ErrorOptions} [options]
+   */
+  constructor(message, details, options) {
+    super(message, 'SEAWALL_DATABASE_UNAVAILABLE', options)
+    this.retryAfterMs = details.retryAfterMs
+    this.lastError = details.lastError
+  }
+}
+
+/** The pool is draining or closed. */
+class PoolClosedError extends SeawallError {
+  constructor(message = 'pool is closed') {
+    super(message, 'SEAWALL_POOL_CLOSED')
+  }
+}
+
+/**
+ * A connection given back (or used) in a way that could touch someone else's checkout: released
+ * twice, not acquired from this pool, or used after being released.
+ */
+class PoolReleaseError extends SeawallError {
+  /**
+   * @param {string} message
+   * @param {'unknown' | 'already_released' | 'used_after_release'} reason
+   */
+  constructor(message, reason) {
+    super(message, 'SEAWALL_POOL_RELEASE')
+    this.reason = reason
+  }
+}
+
 /**
  * Builds an error without capturing a stack trace. For rejections on hot paths (an exhausted
  * budget refusing thousands of calls a second during an incident): capturing a stack costs
@@ -188,6 +270,12 @@ module.exports = {
   BudgetExhaustedError,
   RetryBudgetExhaustedError,
   InvalidHeaderError,
+  PoolTimeoutError,
+  PoolOverloadedError,
+  ConnectFailedError,
+  DatabaseUnavailableError,
+  PoolClosedError,
+  PoolReleaseError,
   withoutStack,
   typeName,
   withCode,

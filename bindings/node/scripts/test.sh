@@ -2,7 +2,8 @@
 # Builds and tests the Node.js binding end to end, from any directory:
 #   1. npm ci (the napi CLI and TypeScript, from package-lock.json);
 #   2. the native addon, in release mode;
-#   3. node --test (conformance vectors, API, bad input, process exit, CJS and ESM);
+#   3. node --test (conformance vectors, API, bad input, process exit, CJS and ESM, and the pool
+#      against the PostgreSQL on 127.0.0.1:5432 through an in-test fault proxy);
 #   4. the examples in examples/node, which must run to the end and exit by themselves;
 #   5. tsc --noEmit on a typed usage of index.d.ts / index.d.mts;
 #   6. what `npm pack` produces, installed into a fresh project, loaded by require and import.
@@ -39,7 +40,8 @@ tarball="$(npm pack --silent --pack-destination "$tmp/pack" | tail -n 1)"
 contents="$(tar -tzf "$tmp/pack/$tarball")"
 for f in package/index.js package/index.mjs package/index.d.ts package/index.d.mts package/native.js \
   package/lib/errors.js package/lib/clock.js package/lib/breaker.js package/lib/deadlines.js \
-  package/lib/budget.js package/lib/retry.js package/lib/call.js; do
+  package/lib/budget.js package/lib/retry.js package/lib/call.js package/lib/pool.js \
+  package/lib/pool-engine.js package/lib/pg.js; do
   grep -qx "$f" <<<"$contents" || { echo "missing from the tarball: $f" >&2; exit 1; }
 done
 grep -q '^package/seawall\..*\.node$' <<<"$contents" || { echo "no .node binary in the tarball" >&2; exit 1; }
@@ -59,11 +61,14 @@ grep -q '^package/seawall\..*\.node$' <<<"$contents" || { echo "no .node binary 
   '
   node --input-type=module -e '
     import assert from "node:assert/strict"
-    import { Budget, CallPolicy, CircuitBreaker, DeadlineExceededError, ManualClock } from "seawall"
+    import { Budget, CallPolicy, CircuitBreaker, DeadlineExceededError, ManualClock, Pool } from "seawall"
     const breaker = new CircuitBreaker({ clock: new ManualClock() })
     assert.equal(await breaker.run(() => "esm"), "esm")
     assert.equal(breaker.metrics().successes, 1)
     assert.ok(Number(Budget.fromHeader("250m").toHeader("timeout-ms")) <= 250)
+    const pool = new Pool({ create: async () => ({ ok: true }), maxSize: 2 })
+    assert.equal(await pool.use((c) => c.ok), true)
+    assert.deepEqual(await pool.drain(), [])
     const policy = new CallPolicy({ retry: { maxAttempts: 1 }, timeoutMs: 20 })
     const hang = ({ signal }) => new Promise((_, reject) => {
       const t = setTimeout(reject, 5000)

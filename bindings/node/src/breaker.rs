@@ -367,7 +367,41 @@ impl NativeBreaker {
 /// numbers go through the core's converters and builder, which own every range.
 fn parse_options(env: &Env, options: Unknown<'_>) -> napi::Result<BreakerConfig> {
     let o = Options::root(env, options, "options", "")?;
-    let cfg = |e: ConfigError| error::config_error(env, &e);
+    config_from(env, &o, Nesting::Root)
+}
+
+/// Where breaker options sit: a breaker's own options, or a pool's `breaker` option (whose
+/// errors name the field from the pool's options: `breaker.openDurationMs`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Nesting {
+    Root,
+    InPool,
+}
+
+impl Nesting {
+    fn prefix(self) -> &'static str {
+        match self {
+            Nesting::Root => "",
+            Nesting::InPool => "breaker.",
+        }
+    }
+    fn window(self) -> &'static str {
+        match self {
+            Nesting::Root => "window.",
+            Nesting::InPool => "breaker.window.",
+        }
+    }
+    fn backoff(self) -> &'static str {
+        match self {
+            Nesting::Root => "backoff.",
+            Nesting::InPool => "breaker.backoff.",
+        }
+    }
+}
+
+/// A breaker configuration from an options object; see [`parse_options`].
+pub fn config_from(env: &Env, o: &Options<'_>, at: Nesting) -> napi::Result<BreakerConfig> {
+    let cfg = |e: ConfigError| error::config_error_at(env, at.prefix(), &e);
     let mut b = BreakerConfig::builder();
 
     if let Some(v) = o.number("failureRateThreshold")? {
@@ -383,7 +417,7 @@ fn parse_options(env: &Env, options: Unknown<'_>) -> napi::Result<BreakerConfig>
             .map_err(cfg)?;
         b = b.slow_call_duration(d);
     }
-    if let Some(w) = o.object("window", "window.")? {
+    if let Some(w) = o.object("window", at.window())? {
         const KINDS: &str = "'count' or 'time'";
         let kind = w.kind(KINDS)?;
         let window = match kind.as_str() {
@@ -397,7 +431,12 @@ fn parse_options(env: &Env, options: Unknown<'_>) -> napi::Result<BreakerConfig>
                     .map_err(cfg)?,
             },
             other => {
-                return Err(error::option_choice_error(env, "window.kind", KINDS, other));
+                return Err(error::option_choice_error(
+                    env,
+                    &w.path("kind"),
+                    KINDS,
+                    other,
+                ));
             }
         };
         b = b.window(window);
@@ -417,7 +456,7 @@ fn parse_options(env: &Env, options: Unknown<'_>) -> napi::Result<BreakerConfig>
         open_duration = duration_from_millis("open_duration", v).map_err(cfg)?;
         b = b.open_duration(open_duration);
     }
-    if let Some(bo) = o.object("backoff", "backoff.")? {
+    if let Some(bo) = o.object("backoff", at.backoff())? {
         const KINDS: &str = "'fixed' or 'exponential'";
         let kind = bo.kind(KINDS)?;
         let backoff = match kind.as_str() {
@@ -438,7 +477,7 @@ fn parse_options(env: &Env, options: Unknown<'_>) -> napi::Result<BreakerConfig>
             other => {
                 return Err(error::option_choice_error(
                     env,
-                    "backoff.kind",
+                    &bo.path("kind"),
                     KINDS,
                     other,
                 ));

@@ -91,6 +91,23 @@ pub fn budget(
     ))
 }
 
+/// `budget` as seen from another clock: the same time left at `to` as at `from`.
+pub fn moved(b: &Budget, from: Timestamp, to: Timestamp) -> Budget {
+    let left = b.remaining(from);
+    let deadline = if left.is_zero() {
+        // Already over: keep how far over, so that nothing changes but the clock.
+        let over = from.saturating_duration_since(b.deadline());
+        Timestamp::from_nanos(to.as_nanos().saturating_sub(saturating_nanos(over)))
+    } else {
+        to.saturating_add(left)
+    };
+    Budget::with_remaining(deadline, Duration::ZERO, b.policy())
+}
+
+fn saturating_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// A per-call cap given as a method argument (`capMs`), through the core's converter.
 pub fn cap(env: &Env, field: &'static str, cap_ms: Option<f64>) -> napi::Result<Option<Duration>> {
     cap_ms

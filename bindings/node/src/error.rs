@@ -13,8 +13,15 @@
 //! - `BudgetExhausted` and `GiveUpReason` are decisions, not failures of the call into Rust:
 //!   the hot paths return them as numbers (see `budget.rs`, `retry.rs`) and the facade builds
 //!   `BudgetExhaustedError` / `RetryBudgetExhaustedError` itself, without a native exception.
+//! - `PoolError` is a decision too: `pool.rs` hands it over as data ([`pool_error`]) and the
+//!   facade builds `PoolTimeoutError`, `PoolOverloadedError`, `ConnectFailedError`,
+//!   `DatabaseUnavailableError`, `BudgetExhaustedError` or `PoolClosedError` from its `kind`.
+
+use std::time::Duration;
 
 use napi::{Env, JsRangeError, JsTypeError, JsValue, bindgen_prelude::JsObjectValue};
+use napi_derive::napi;
+use seawall_core::pool::PoolError;
 use seawall_core::{ConfigError, FieldKind, HeaderError, SnapshotError};
 
 /// `code` of every error about options.
@@ -43,7 +50,19 @@ const DURATION_FIELDS: &[&str] = &[
     "backoff.base",
     "backoff.cap",
     "retry_budget.ttl",
+    "acquire_timeout",
+    "create_timeout",
+    "idle_timeout",
+    "max_lifetime",
+    "validate_after",
+    "leak_threshold",
+    "create_backoff.base",
+    "create_backoff.cap",
 ];
+
+/// Core fields that are counts and that an `expected` text may mention by name
+/// (`an integer between 0 and max_size`).
+const COUNT_FIELDS: &[&str] = &["max_size"];
 
 /// A core field name in JavaScript's spelling: `backoff.max_open_duration` (a duration) is
 /// `backoff.maxOpenDurationMs`.
@@ -83,6 +102,9 @@ fn js_expected(expected: &str) -> String {
         let js = js_field(field, FieldKind::Duration);
         out = out.replace(&format!("{field} in milliseconds"), &js);
         out = replace_word(&out, field, &js);
+    }
+    for field in COUNT_FIELDS {
+        out = replace_word(&out, field, &js_field(field, FieldKind::Number));
     }
     out
 }
@@ -140,8 +162,18 @@ pub fn argument_error(env: &Env, e: &ConfigError) -> napi::Error {
     core_range_error(env, INVALID_ARGUMENT, e)
 }
 
+/// A core [`ConfigError`] about an option of a nested options object, named from the outer
+/// object (`prefix` is its JS path, like `breaker.`): `breaker.openDurationMs must be …`.
+pub fn config_error_at(env: &Env, prefix: &str, e: &ConfigError) -> napi::Error {
+    core_range_error_at(env, INVALID_CONFIG, prefix, e)
+}
+
 fn core_range_error(env: &Env, code: &str, e: &ConfigError) -> napi::Error {
-    let field = js_field(e.field, e.kind);
+    core_range_error_at(env, code, "", e)
+}
+
+fn core_range_error_at(env: &Env, code: &str, prefix: &str, e: &ConfigError) -> napi::Error {
+    let field = format!("{prefix}{}", js_field(e.field, e.kind));
     let message = format!(
         "{field} must be {}, got {}",
         js_expected(e.expected),
@@ -162,6 +194,94 @@ pub fn header_error(env: &Env, e: &HeaderError) -> napi::Error {
             ("reason", e.reason),
         ],
     )
+}
+
+/// Why the pool refused or failed an acquire, as data for the facade's error classes. Numbers
+/// are milliseconds; absent fields do not apply to this `kind`.
+#[napi(object)]
+#[derive(Default)]
+pub struct NativePoolError {
+    /// `timeout`, `overloaded`, `connect_failed`, `database_unavailable`, `budget_exhausted` or
+    /// `closed` (the core's `PoolError::kind`).
+    pub kind: String,
+    /// The core's message, the same in every language.
+    pub message: String,
+    /// timeout: how long the caller waited.
+    pub waited_ms: Option<f64>,
+    /// timeout: connections checked out.
+    pub in_use: Option<u32>,
+    /// timeout: connections idle.
+    pub idle: Option<u32>,
+    /// timeout, overloaded: callers waiting.
+    pub waiting: Option<u32>,
+    /// timeout: how long the longest-held checkout had been out, if any was.
+    pub oldest_checkout_age_ms: Option<f64>,
+    /// overloaded: the queue's bound.
+    pub max_waiters: Option<u32>,
+    /// connect_failed: the last attempt's error.
+    pub error: Option<String>,
+    /// connect_failed: failed attempts in a row.
+    pub attempts: Option<u32>,
+    /// database_unavailable: when attempts resume, if known.
+    pub retry_after_ms: Option<f64>,
+    /// database_unavailable: the last connection error seen, if any.
+    pub last_error: Option<String>,
+    /// budget_exhausted: the time the budget had left.
+    pub remaining_ms: Option<f64>,
+    /// budget_exhausted: the least time a call needs to start.
+    pub min_to_start_ms: Option<f64>,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_nanos() as f64 / 1e6
+}
+
+/// A core [`PoolError`] as data; every variant is mapped here.
+pub fn pool_error(e: &PoolError) -> NativePoolError {
+    let mut out = NativePoolError {
+        kind: e.kind().to_owned(),
+        message: e.to_string(),
+        ..NativePoolError::default()
+    };
+    match e {
+        PoolError::Timeout {
+            waited,
+            in_use,
+            idle,
+            waiting,
+            oldest_checkout_age,
+        } => {
+            out.waited_ms = Some(ms(*waited));
+            out.in_use = Some(*in_use);
+            out.idle = Some(*idle);
+            out.waiting = Some(*waiting);
+            out.oldest_checkout_age_ms = oldest_checkout_age.map(ms);
+        }
+        PoolError::Overloaded {
+            waiting,
+            max_waiters,
+        } => {
+            out.waiting = Some(*waiting);
+            out.max_waiters = Some(*max_waiters);
+        }
+        PoolError::ConnectFailed { error, attempts } => {
+            out.error = Some(error.clone());
+            out.attempts = Some(*attempts);
+        }
+        PoolError::DatabaseUnavailable {
+            retry_after,
+            last_error,
+        } => {
+            out.retry_after_ms = retry_after.map(ms);
+            out.last_error = last_error.clone();
+        }
+        PoolError::BudgetExhausted(b) => {
+            out.remaining_ms = Some(ms(b.remaining));
+            out.min_to_start_ms = Some(ms(b.min_to_start));
+        }
+        PoolError::Closed => {}
+    }
+    out
 }
 
 /// An option of the wrong JavaScript type: `failureRateThreshold must be a number, got string`.
@@ -299,6 +419,49 @@ mod tests {
             js_expected("a percentage in (0, 100]"),
             "a percentage in (0, 100]"
         );
+    }
+
+    #[test]
+    fn pool_fields_read_as_javascript() {
+        assert_eq!(
+            js_field("create_backoff.base", FieldKind::Duration),
+            "createBackoff.baseMs"
+        );
+        assert_eq!(
+            js_field("acquire_timeout", FieldKind::Duration),
+            "acquireTimeoutMs"
+        );
+        assert_eq!(js_field("max_waiters", FieldKind::Number), "maxWaiters");
+        assert_eq!(
+            js_expected("at least create_backoff.base"),
+            "at least createBackoff.baseMs"
+        );
+        assert_eq!(
+            js_expected("an integer between 0 and max_size"),
+            "an integer between 0 and maxSize"
+        );
+    }
+
+    #[test]
+    fn pool_errors_carry_their_numbers() {
+        let e = pool_error(&PoolError::Timeout {
+            waited: Duration::from_millis(50),
+            in_use: 2,
+            idle: 0,
+            waiting: 3,
+            oldest_checkout_age: None,
+        });
+        assert_eq!(e.kind, "timeout");
+        assert_eq!(e.waited_ms, Some(50.0));
+        assert_eq!((e.in_use, e.idle, e.waiting), (Some(2), Some(0), Some(3)));
+        assert_eq!(e.oldest_checkout_age_ms, None);
+        let e = pool_error(&PoolError::DatabaseUnavailable {
+            retry_after: Some(Duration::from_micros(1500)),
+            last_error: Some("refused".into()),
+        });
+        assert_eq!(e.retry_after_ms, Some(1.5));
+        assert_eq!(e.last_error.as_deref(), Some("refused"));
+        assert!(e.message.contains("database unavailable"), "{}", e.message);
     }
 
     #[test]

@@ -2,15 +2,17 @@
 //!
 //! This crate translates and decides nothing: it converts JS numbers and option objects for the
 //! core, calls it, and maps its errors ([`error`]). One file per concept: [`breaker`],
-//! [`budget`] (deadlines and the timeout policy), [`retry`] (retry loops and retry budgets).
-//! Promises, timers, AbortSignals, events, classification callbacks and the clock live in the
-//! hand-written facade (`index.js`, `lib/`), so no JS function is ever held from Rust and a
-//! process using Seawall exits by itself.
+//! [`budget`] (deadlines and the timeout policy), [`retry`] (retry loops and retry budgets),
+//! [`pool`] (the connection pool engine).
+//! Promises, timers, AbortSignals, events, classification callbacks, the clock and the pool's
+//! connection objects live in the hand-written facade (`index.js`, `lib/`), so no JS value is
+//! ever held from Rust and a process using Seawall exits by itself.
 
 mod breaker;
 mod budget;
 mod error;
 mod options;
+mod pool;
 mod retry;
 mod slots;
 
@@ -19,6 +21,14 @@ pub use budget::{
     NativePolicy, budget_check, budget_child, budget_from_header, budget_is_expired, budget_new,
     budget_remaining, budget_timeout_for, budget_to_header, check_timeout_option, policy_global,
     policy_new, policy_set_global,
+};
+pub use error::NativePoolError;
+pub use pool::{
+    NativeHistogram, NativePool, NativePoolEvent, NativePoolMetrics, pool_acquire, pool_cancel,
+    pool_checkout_of, pool_drain, pool_handle_create_failed, pool_handle_created,
+    pool_handle_timeout, pool_handle_validated, pool_is_closed, pool_metrics, pool_next_timeout,
+    pool_pending, pool_release, pool_resize, pool_take_actions, pool_take_error, pool_take_events,
+    pool_take_failures,
 };
 pub use retry::{
     NativeRetryBudget, NativeRetryBudgetMetrics, NativeRetryConfig, retry_attempts, retry_begin,

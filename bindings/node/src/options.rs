@@ -131,6 +131,24 @@ impl<'a> Options<'a> {
         }
     }
 
+    /// A string option (`idleOrder`), `None` when absent; null or another type is a TypeError
+    /// saying which strings are `expected`.
+    pub fn string(&self, key: &str, expected: &str) -> napi::Result<Option<String>> {
+        match self.get(key)? {
+            Value::Absent => Ok(None),
+            Value::Present(v, ValueType::String) => {
+                Ok(Some(v.coerce_to_string()?.into_utf8()?.into_owned()?))
+            }
+            Value::Present(_, t) => Err(self.type_error(key, expected, type_name(t))),
+            Value::Null => Err(self.type_error(key, expected, "null")),
+        }
+    }
+
+    /// The JS path of an option of this object (`createBackoff.baseMs`).
+    pub fn path(&self, key: &str) -> String {
+        self.js_name(key)
+    }
+
     /// The `kind` string of a nested object; missing or not a string is a TypeError.
     pub fn kind(&self, expected: &str) -> napi::Result<String> {
         match self.get("kind")? {

@@ -33,7 +33,7 @@ use seawall_core::{
     RetryConfig, RetryDecision, RetryState, Timestamp,
 };
 
-use crate::budget::{budget, cap, time_or_exhausted};
+use crate::budget::{budget, cap, moved, time_or_exhausted};
 use crate::error;
 use crate::options::{Options, seed_from_f64, timestamp};
 use crate::slots::Slots;
@@ -281,23 +281,6 @@ pub fn retry_attempts(env: Env, slot: u32) -> napi::Result<u32> {
 
 fn unknown_loop(env: &Env) -> napi::Error {
     error::internal_argument_error(env, "no retry loop in this slot")
-}
-
-/// `budget` as seen from another clock: the same time left at `to` as at `from`.
-fn moved(b: &Budget, from: Timestamp, to: Timestamp) -> Budget {
-    let left = b.remaining(from);
-    let deadline = if left.is_zero() {
-        // Already over: keep how far over, so that nothing changes but the clock.
-        let over = from.saturating_duration_since(b.deadline());
-        Timestamp::from_nanos(to.as_nanos().saturating_sub(saturating_nanos(over)))
-    } else {
-        to.saturating_add(left)
-    };
-    Budget::with_remaining(deadline, Duration::ZERO, b.policy())
-}
-
-fn saturating_nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Runs `f` on the loop in `slot` with the time to use and the budget on that clock, and the

@@ -4,7 +4,7 @@
 const assert = require('node:assert/strict')
 const { test } = require('node:test')
 
-const { BreakerOpenError, Budget, CallPolicy, CircuitBreaker, ManualClock } = require('seawall')
+const { BreakerOpenError, Budget, CallPolicy, CircuitBreaker, ManualClock, Pool, PoolClosedError } = require('seawall')
 
 test('a CommonJS program runs a call and sees a rejection', async () => {
   const breaker = new CircuitBreaker({ clock: new ManualClock() })
@@ -16,4 +16,11 @@ test('a CommonJS program runs a call and sees a rejection', async () => {
 test('a CommonJS program runs a call through a CallPolicy', async () => {
   const policy = new CallPolicy({ breaker: new CircuitBreaker(), retryBudget: null })
   assert.equal(await policy.run(() => 'cjs', { budget: new Budget({ timeoutMs: 1000 }) }), 'cjs')
+})
+
+test('a CommonJS program borrows a connection from a pool and drains it', async () => {
+  const pool = new Pool({ create: async () => ({ answer: 42 }) })
+  assert.equal(await pool.use((c) => c.answer), 42)
+  assert.deepEqual(await pool.drain(), [])
+  await assert.rejects(pool.acquire(), PoolClosedError)
 })

@@ -11,10 +11,18 @@ import seawall, {
   BudgetExhaustedError,
   CallPolicy,
   CircuitBreaker,
+  ConnectFailedError,
+  DatabaseUnavailableError,
   DeadlineExceededError,
   InvalidHeaderError,
   ManualClock,
   Permit,
+  Pool,
+  PoolClosedError,
+  PoolEngine,
+  PoolOverloadedError,
+  PoolReleaseError,
+  PoolTimeoutError,
   RetryBudget,
   RetryBudgetExhaustedError,
   RetryLoop,
@@ -22,6 +30,7 @@ import seawall, {
   SeawallError,
   SnapshotError,
   TimeoutPolicy,
+  pgPoolOptions,
   retry,
 } from 'seawall'
 
@@ -46,6 +55,12 @@ test('ESM named and default exports are the CommonJS objects', () => {
   assert.equal(BudgetExhaustedError, cjs.BudgetExhaustedError)
   assert.equal(RetryBudgetExhaustedError, cjs.RetryBudgetExhaustedError)
   assert.equal(InvalidHeaderError, cjs.InvalidHeaderError)
+  assert.equal(Pool, cjs.Pool)
+  assert.equal(PoolEngine, cjs.PoolEngine)
+  assert.equal(pgPoolOptions, cjs.pgPoolOptions)
+  for (const E of [PoolTimeoutError, PoolOverloadedError, ConnectFailedError, DatabaseUnavailableError, PoolClosedError, PoolReleaseError]) {
+    assert.equal(E, cjs[E.name])
+  }
   assert.equal(seawall, cjs)
   assert.deepEqual(Object.keys(cjs).sort(), [
     'BreakerOpenError',
@@ -53,10 +68,18 @@ test('ESM named and default exports are the CommonJS objects', () => {
     'BudgetExhaustedError',
     'CallPolicy',
     'CircuitBreaker',
+    'ConnectFailedError',
+    'DatabaseUnavailableError',
     'DeadlineExceededError',
     'InvalidHeaderError',
     'ManualClock',
     'Permit',
+    'Pool',
+    'PoolClosedError',
+    'PoolEngine',
+    'PoolOverloadedError',
+    'PoolReleaseError',
+    'PoolTimeoutError',
     'RetryBudget',
     'RetryBudgetExhaustedError',
     'RetryLoop',
@@ -64,9 +87,21 @@ test('ESM named and default exports are the CommonJS objects', () => {
     'SeawallError',
     'SnapshotError',
     'TimeoutPolicy',
+    'pgPoolOptions',
     'retry',
   ])
-  for (const E of [DeadlineExceededError, BudgetExhaustedError, RetryBudgetExhaustedError, InvalidHeaderError]) {
+  for (const E of [
+    DeadlineExceededError,
+    BudgetExhaustedError,
+    RetryBudgetExhaustedError,
+    InvalidHeaderError,
+    PoolTimeoutError,
+    PoolOverloadedError,
+    ConnectFailedError,
+    DatabaseUnavailableError,
+    PoolClosedError,
+    PoolReleaseError,
+  ]) {
     assert.ok(E.prototype instanceof SeawallError, `${E.name} extends SeawallError`)
   }
 })
@@ -80,4 +115,10 @@ test('an ESM program runs a call under a budget with retries', async () => {
   const budget = new Budget({ timeoutMs: 1000 })
   assert.equal(await budget.run(() => 'esm'), 'esm')
   assert.equal(await retry(() => 'esm', { budget, retryBudget: null }), 'esm')
+})
+
+test('an ESM program borrows a connection from a pool', async () => {
+  const pool = new Pool({ create: async () => ({ answer: 42 }) })
+  assert.equal(await pool.use((c) => c.answer), 42)
+  assert.deepEqual(await pool.drain(), [])
 })

@@ -1,7 +1,7 @@
 // Behaviour only a whole process shows: it exits by itself after using breakers, budgets,
-// retries and CallPolicy (deadline timers are unref'd and cleared), a retry's wait is not cut
-// short by the process exiting, and a listener that throws is reported without corrupting the
-// breaker.
+// retries, CallPolicy and pools (deadline and pool timers are unref'd while nobody waits), a
+// retry's wait and a pool's back-off are not cut short by the process exiting, and a listener
+// that throws is reported without corrupting the breaker.
 
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -74,4 +74,26 @@ test('a script awaiting a retry is not ended by the process while the retry wait
   const r = runNode([fixture('awaits-retry.mjs')])
   assert.equal(r.status, 0, r.stderr)
   assert.equal(r.stdout.trim(), 'second attempt after 2 calls')
+})
+
+test('a script that leaves connections idle in a pool exits at once by itself', () => {
+  const started = performance.now()
+  const r = runNode([fixture('uses-pool.mjs')])
+  const took = performance.now() - started
+  assert.equal(r.error, undefined, `did not exit by itself: ${r.error}`)
+  assert.equal(r.signal, null)
+  assert.equal(r.status, 0, r.stderr)
+  assert.deepEqual(JSON.parse(r.stdout), { served: 20, idle: 4, used: 0 })
+  // The idle timeout (10 min) and leak threshold (1 min) were armed and never waited for.
+  assert.ok(took < 5000, `the process took ${Math.round(took)} ms`)
+})
+
+test('a caller waiting out a pool back-off keeps the process alive until it is served', () => {
+  const r = runNode([fixture('pool-waits-for-backoff.mjs')])
+  assert.equal(r.status, 0, `exit ${r.status}: ${r.stderr}`)
+  const out = JSON.parse(r.stdout)
+  assert.equal(out.id, 2)
+  assert.equal(out.attempts, 2)
+  // The back-off is 200 ms × (0.5 + 0.5 u): at least 100 ms.
+  assert.ok(out.waitedMs >= 100, `served after ${out.waitedMs} ms`)
 })

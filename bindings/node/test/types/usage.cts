@@ -10,7 +10,10 @@ async function main(): Promise<void> {
   const retried: string = await seawall.retry(() => 'cjs', { budget })
   const policy = new seawall.CallPolicy({ breaker })
   const called: number = await policy.run(({ attempt }) => attempt)
-  void [value, state, retried, called]
+  const pool = new seawall.Pool({ create: async () => ({ id: 1 }), maxSize: 2 })
+  const id: number = await pool.use((c) => c.id)
+  const held: seawall.HeldConnection[] = await pool.drain()
+  void [value, state, retried, called, id, held]
 }
 
 void main()

@@ -189,3 +189,124 @@ async function budgetsAndRetries(): Promise<void> {
 
 void main()
 void budgetsAndRetries()
+
+// ---- Pools -----------------------------------------------------------------------------------
+
+import {
+  ConnectFailedError,
+  DatabaseUnavailableError,
+  Pool,
+  PoolClosedError,
+  PoolEngine,
+  PoolOverloadedError,
+  PoolReleaseError,
+  PoolTimeoutError,
+  pgPoolOptions,
+  type CreateContext,
+  type HeldConnection,
+  type LeakEvent,
+  type PgClientLike,
+  type PoolAction,
+  type PoolEngineEvent,
+  type PoolMetrics,
+  type PoolOptions,
+} from 'seawall'
+
+interface Conn {
+  query(sql: string): Promise<number>
+  close(): Promise<void>
+}
+
+async function pools(): Promise<void> {
+  const options: PoolOptions<Conn> = {
+    create: async ({ signal, markBroken }: CreateContext) => {
+      signal.addEventListener('abort', markBroken)
+      return { query: async () => 1, close: async () => {} }
+    },
+    destroy: (c) => c.close(),
+    validate: async (c) => (await c.query('SELECT 1')) === 1,
+    isBroken: (e) => e instanceof Error && e.message === 'socket hang up',
+    maxSize: 8,
+    minIdle: 1,
+    maxWaiters: 100,
+    acquireTimeoutMs: 2000,
+    createTimeoutMs: 1000,
+    idleTimeoutMs: null,
+    maxLifetimeMs: 60_000,
+    lifetimeJitter: 0.2,
+    validateAfterMs: 500,
+    idleOrder: 'fifo',
+    leakThresholdMs: 30_000,
+    createBackoff: { baseMs: 50, capMs: 5000 },
+    breaker: { consecutiveFailures: 5, openDurationMs: 5000, halfOpenCalls: 1 },
+    seed: 3,
+    clock,
+  }
+  const pool = new Pool(options)
+  const conn: Conn = await pool.acquire({ budget: new Budget({ timeoutMs: 500 }), signal: AbortSignal.timeout(100) })
+  pool.release(conn, { broken: false })
+  const n: number = await pool.use(async (c) => c.query('SELECT 1'))
+  const held: HeldConnection[] = await pool.drain({ timeoutMs: 1000 })
+  pool.resize(4)
+  const m: PoolMetrics = pool.metrics()
+  const p99: number = m.waitTime.p99Ms
+  const age: number | null = m.oldestCheckoutAgeMs
+  pool
+    .on('leak', (e: LeakEvent) => void e.stack)
+    .on('breaker', (e) => void e.to)
+    .on('connectFailed', (e) => void [e.error, e.attempts, e.cause])
+    .once('drained', (e) => void e.stillHeld.length)
+  // @ts-expect-error unknown event name
+  pool.on('leaked', () => {})
+  // @ts-expect-error create is required
+  new Pool<Conn>({ maxSize: 1 })
+  // @ts-expect-error idle orders are a closed set
+  new Pool<Conn>({ create: async () => conn, idleOrder: 'random' })
+
+  try {
+    await pool.acquire()
+  } catch (err) {
+    if (err instanceof PoolTimeoutError) void [err.waitedMs, err.inUse, err.idle, err.waiting, err.oldestCheckoutAgeMs]
+    if (err instanceof PoolOverloadedError) void [err.waiting, err.maxWaiters]
+    if (err instanceof ConnectFailedError) void [err.attempts, err.lastError, err.cause]
+    if (err instanceof DatabaseUnavailableError) void [err.retryAfterMs satisfies number | null, err.lastError]
+    if (err instanceof PoolClosedError) void (err.code satisfies 'SEAWALL_POOL_CLOSED')
+    if (err instanceof PoolReleaseError) void (err.reason satisfies 'unknown' | 'already_released' | 'used_after_release')
+  }
+
+  const engine = new PoolEngine({ maxSize: 2 })
+  const result = engine.acquire({ nowMs: 0 })
+  if (result.kind === 'ready') engine.release(result.lease, { nowMs: 1, broken: true })
+  else void engine.cancel(result.waiter, 1)
+  const action: PoolAction | null = engine.pollAction()
+  if (action?.kind === 'create') engine.handleCreated(action.slot, 2)
+  if (action?.kind === 'fail') void action.error.code
+  const event: PoolEngineEvent | null = engine.pollEvent()
+  if (event?.kind === 'drained') void event.stillHeld
+  const due: number | null = engine.pollTimeout()
+  engine.handleTimeout(due ?? 0)
+  engine.handleCreateFailed(1, 'refused', 3)
+  engine.handleValidated(1, true, 3)
+  engine.drain(4, 100)
+  engine.resize(3, 5)
+  const closed: boolean = engine.isClosed
+  void engine.metrics(6).breakerState
+
+  class FakePgClient implements PgClientLike {
+    constructor(readonly config: unknown) {}
+    async connect() {}
+    async end() {}
+    async query(_: { text: string }) {
+      return { rows: [] }
+    }
+    on(_: 'error', __: (e: Error) => void) {
+      return this
+    }
+  }
+  const pgPool = new Pool({ ...pgPoolOptions({ host: 'db' }, { Client: FakePgClient, validateTimeoutMs: 1000 }), maxSize: 4 })
+  const client: FakePgClient = await pgPool.acquire()
+  pgPool.release(client)
+  void [n, held, p99, age, closed]
+}
+
+void pools()

@@ -1,0 +1,829 @@
+//! The core's sans-IO pool engine ([`PoolCore`]) for the facade's `Pool` adapter (lib/pool.js)
+//! and its public low-level `PoolEngine` (lib/pool-engine.js).
+//!
+//! Each pool's engine lives in a per-thread slot table (see `slots.rs`); a [`NativePool`] owns
+//! its slot and frees it when garbage-collected. Every operation is a module function taking
+//! that slot and numbers, so the acquire and release fast paths are one native call each:
+//!
+//! - `poolAcquire(pool, nowMs, [budget…])` → `connSlot * 8 + pending` (≥ 8) when a connection is
+//!   ready, `-(1 + waiter * 8 + pending)` (≤ -9) when the caller must wait, and
+//!   `-(1 + pending)` (in [-8, -1]) when the engine refused, with the reason in
+//!   `poolTakeError(pool)`.
+//! - `poolRelease(pool, connSlot, checkout?, broken, nowMs)` → `pending`, or -1 when the engine
+//!   refused the lease. The adapter passes no checkout: this module remembers the checkout of
+//!   each lease the engine issued (from `Ready` and `Hand`), so the adapter needs no second call
+//!   to learn it; `PoolEngine` passes the lease's own.
+//! - the `handle*`, `drain` and `resize` functions → `pending`; `poolCancel` →
+//!   `pending * 2 + cancelled`.
+//!
+//! `pending` is a bit set: [`ACTIONS`] (the adapter must call `poolTakeActions`), [`EVENTS`]
+//! (`poolTakeEvents`) and [`REARM`] (the engine's next timeout is now earlier than the time the
+//! adapter's timer was armed for: ask `poolNextTimeout` and re-arm). The engine's queues are moved
+//! here after every call, so the bits are exact and a call that changed nothing costs the
+//! adapter nothing more.
+//!
+//! Actions cross as flat numbers, four per action: `[0, slot, deadlineMs, 0]` create,
+//! `[1, slot, 0, 0]` validate, `[2, slot, reason, 0]` destroy (reason: the index in
+//! [`DESTROY_REASONS`]), `[3, waiter, slot, checkout]` hand, `[4, waiter, 0, 0]` fail (the
+//! errors, in order, from `poolTakeFailures`). Events, rarer, cross as small objects.
+//!
+//! Nothing here reads a clock, keeps a JS value or calls into JS: connection objects stay in the
+//! facade, keyed by slot id.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use napi::Env;
+use napi::bindgen_prelude::Unknown;
+use napi_derive::napi;
+use seawall_core::breaker::{count_from_f64, duration_from_millis};
+use seawall_core::pool::{
+    Acquire, Action, DestroyReason, IdleOrder, Lease, PoolConfig, PoolCore, PoolError, PoolEvent,
+    SlotId, WaiterId,
+};
+use seawall_core::{Budget, ConfigError, Timestamp};
+
+use crate::breaker::{self, Nesting};
+use crate::budget::{budget, moved};
+use crate::error::{self, NativePoolError};
+use crate::options::{MAX_SAFE_INTEGER, Options, seed_from_f64, timestamp};
+use crate::slots::Slots;
+
+/// `pending` bit: actions wait in `poolTakeActions`.
+pub const ACTIONS: u32 = 1;
+/// `pending` bit: events wait in `poolTakeEvents`.
+pub const EVENTS: u32 = 2;
+/// `pending` bit: the engine wants to be woken earlier than the adapter's timer is armed for.
+pub const REARM: u32 = 4;
+/// One more than the largest `pending`: the factor the ids are multiplied by.
+const PENDING_SPAN: f64 = 8.0;
+
+/// Destroy reasons, in the order of their codes in a destroy action.
+pub const DESTROY_REASONS: [DestroyReason; 8] = [
+    DestroyReason::Broken,
+    DestroyReason::Invalid,
+    DestroyReason::IdleTimeout,
+    DestroyReason::Expired,
+    DestroyReason::Resized,
+    DestroyReason::Closed,
+    DestroyReason::CreateTimedOut,
+    DestroyReason::Stale,
+];
+
+/// Events kept for a caller that never takes them, as the engine does.
+const EVENT_CAPACITY: usize = 256;
+
+struct Entry {
+    core: PoolCore,
+    /// Actions moved out of the engine and not yet taken.
+    actions: VecDeque<Action>,
+    /// Errors of the fail actions already taken as numbers, for `poolTakeFailures`.
+    failures: VecDeque<PoolError>,
+    events: VecDeque<PoolEvent>,
+    /// The checkout of every lease the engine issued and that is still out, by slot.
+    checkouts: HashMap<u64, u64>,
+    /// The time the adapter's timer is armed for (the last `poolNextTimeout` answer).
+    armed: Option<Timestamp>,
+    /// Why the last refused acquire was refused.
+    refused: Option<PoolError>,
+}
+
+impl Entry {
+    /// Moves what the engine queued into this entry and says what is pending.
+    fn sync(&mut self) -> u32 {
+        while let Some(action) = self.core.poll_action() {
+            match &action {
+                Action::Hand { lease, .. } => {
+                    self.checkouts
+                        .insert(lease.slot().as_u64(), lease.checkout());
+                }
+                Action::Destroy { slot, .. } => {
+                    self.checkouts.remove(&slot.as_u64());
+                }
+                _ => {}
+            }
+            self.actions.push_back(action);
+        }
+        while let Some(event) = self.core.poll_event() {
+            if self.events.len() == EVENT_CAPACITY {
+                self.events.pop_front();
+            }
+            self.events.push_back(event);
+        }
+        let mut pending = 0;
+        if !self.actions.is_empty() {
+            pending |= ACTIONS;
+        }
+        if !self.events.is_empty() {
+            pending |= EVENTS;
+        }
+        if let Some(next) = self.core.poll_timeout()
+            && self.armed.is_none_or(|armed| next < armed)
+        {
+            pending |= REARM;
+        }
+        pending
+    }
+}
+
+thread_local! {
+    /// This thread's pool engines, by slot (see [`crate::slots`]).
+    static POOLS: RefCell<Slots<Entry>> = RefCell::new(Slots::default());
+}
+
+fn unknown_pool(env: &Env) -> napi::Error {
+    error::internal_argument_error(env, "no pool in this slot")
+}
+
+/// Runs `f` on the engine in `pool`. `f` must not call into JS (a finalizer freeing a slot
+/// could then find the table borrowed).
+fn with_pool<R>(env: &Env, pool: u32, f: impl FnOnce(&mut Entry) -> R) -> napi::Result<R> {
+    POOLS
+        .with(|t| t.borrow_mut().get_mut(pool).map(f))
+        .ok_or_else(|| unknown_pool(env))
+}
+
+/// An engine id (slot, waiter, checkout) from JS: a non-negative safe integer.
+fn id(env: &Env, what: &str, v: f64) -> napi::Result<u64> {
+    if v.is_finite() && v.fract() == 0.0 && (0.0..=MAX_SAFE_INTEGER).contains(&v) {
+        Ok(v as u64)
+    } else {
+        Err(error::internal_argument_error(
+            env,
+            &format!("{what} must be a non-negative integer below 2^53"),
+        ))
+    }
+}
+
+/// An engine id for JS. Ids count creates, waits and checkouts from 1, so they stay far below
+/// 2^53; should one not, it must not silently become another id.
+fn id_number(env: &Env, v: u64) -> napi::Result<f64> {
+    let n = v as f64;
+    if n * PENDING_SPAN <= MAX_SAFE_INTEGER {
+        Ok(n)
+    } else {
+        Err(error::internal_argument_error(
+            env,
+            "pool id exceeds the range of a JavaScript number",
+        ))
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_nanos() as f64 / 1e6
+}
+
+/// The engine of one pool, driven by the `seawall` facade. Private: use `Pool` or `PoolEngine`.
+#[napi]
+pub struct NativePool {
+    slot: u32,
+}
+
+impl Drop for NativePool {
+    fn drop(&mut self) {
+        // `try_` so that a finalizer running while the thread is being torn down, or (never
+        // expected) while the table is borrowed, leaks a slot instead of panicking.
+        let _ = POOLS.try_with(|t| {
+            if let Ok(mut t) = t.try_borrow_mut() {
+                t.release(self.slot);
+            }
+        });
+    }
+}
+
+#[napi]
+impl NativePool {
+    /// Builds an engine from the options object of `new Pool(options)` or
+    /// `new PoolEngine(options)`. Keys it does not know are ignored (the facade's own options,
+    /// such as `create`, pass through it).
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, options: Unknown<'_>) -> napi::Result<Self> {
+        let config = parse_options(&env, options)?;
+        let entry = Entry {
+            core: PoolCore::new(config),
+            actions: VecDeque::new(),
+            failures: VecDeque::new(),
+            events: VecDeque::new(),
+            checkouts: HashMap::new(),
+            armed: None,
+            refused: None,
+        };
+        let slot = POOLS
+            .with(|t| t.borrow_mut().insert(entry))
+            .ok_or_else(|| error::internal_argument_error(&env, "too many pools"))?;
+        Ok(NativePool { slot })
+    }
+
+    /// The slot to pass to the `pool*` functions.
+    #[napi(getter, catch_unwind)]
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+}
+
+/// Asks for a connection at `nowMs`; see the module documentation for the result. A budget is
+/// given as the numbers the facade's `Budget` keeps (deadline and policy) and the time on the
+/// budget's clock, and is moved onto the pool's clock: the same time left.
+#[napi(catch_unwind)]
+#[allow(clippy::too_many_arguments)]
+pub fn pool_acquire(
+    env: Env,
+    pool: u32,
+    now_ms: f64,
+    deadline_ns: Option<f64>,
+    max_ns: Option<f64>,
+    scale: Option<f64>,
+    min_ns: Option<f64>,
+    budget_now_ms: Option<f64>,
+) -> napi::Result<f64> {
+    let now = timestamp(&env, now_ms)?;
+    let caller_budget: Option<Budget> = match (deadline_ns, max_ns, scale, min_ns, budget_now_ms) {
+        (None, ..) => None,
+        (Some(d), Some(max), Some(scale), Some(min), Some(budget_now)) => {
+            let b = budget(&env, d, max, scale, min)?;
+            Some(moved(&b, timestamp(&env, budget_now)?, now))
+        }
+        _ => {
+            return Err(error::internal_argument_error(
+                &env,
+                "a budget needs its deadline, policy and clock reading",
+            ));
+        }
+    };
+    let (result, pending) = with_pool(&env, pool, |e| {
+        let result = e.core.acquire(now, caller_budget.as_ref());
+        match &result {
+            Ok(Acquire::Ready(lease)) => {
+                e.checkouts.insert(lease.slot().as_u64(), lease.checkout());
+            }
+            Ok(Acquire::Wait(_)) => {}
+            Err(refused) => e.refused = Some(refused.clone()),
+        }
+        (result, e.sync())
+    })?;
+    let pending = f64::from(pending);
+    Ok(match result {
+        Ok(Acquire::Ready(lease)) => {
+            id_number(&env, lease.slot().as_u64())? * PENDING_SPAN + pending
+        }
+        Ok(Acquire::Wait(waiter)) => {
+            -(1.0 + id_number(&env, waiter.as_u64())? * PENDING_SPAN + pending)
+        }
+        Err(_) => -(1.0 + pending),
+    })
+}
+
+/// Why the last refused acquire was refused.
+#[napi(catch_unwind)]
+pub fn pool_take_error(env: Env, pool: u32) -> napi::Result<Option<NativePoolError>> {
+    with_pool(&env, pool, |e| {
+        e.refused.take().map(|r| error::pool_error(&r))
+    })
+}
+
+/// Returns the checkout of `connSlot`: the lease `(connSlot, checkout)`, or, without a
+/// checkout, the one the engine last issued for that slot. `pending`, or -1 when refused (a
+/// lease released twice, or closed by the pool meanwhile).
+#[napi(catch_unwind)]
+pub fn pool_release(
+    env: Env,
+    pool: u32,
+    conn_slot: f64,
+    checkout: Option<f64>,
+    broken: bool,
+    now_ms: f64,
+) -> napi::Result<f64> {
+    let now = timestamp(&env, now_ms)?;
+    let slot = id(&env, "slot", conn_slot)?;
+    let checkout = checkout.map(|c| id(&env, "checkout", c)).transpose()?;
+    with_pool(&env, pool, |e| {
+        let Some(checkout) = checkout.or_else(|| e.checkouts.get(&slot).copied()) else {
+            return -1.0;
+        };
+        let lease = Lease::from_parts(SlotId::from_u64(slot), checkout);
+        if !e.core.release(lease, broken, now) {
+            return -1.0;
+        }
+        if e.checkouts.get(&slot) == Some(&checkout) {
+            e.checkouts.remove(&slot);
+        }
+        f64::from(e.sync())
+    })
+}
+
+/// The checkout the engine last issued for `connSlot`, if it is still out.
+#[napi(catch_unwind)]
+pub fn pool_checkout_of(env: Env, pool: u32, conn_slot: f64) -> napi::Result<Option<f64>> {
+    let slot = id(&env, "slot", conn_slot)?;
+    let checkout = with_pool(&env, pool, |e| e.checkouts.get(&slot).copied())?;
+    checkout.map(|c| id_number(&env, c)).transpose()
+}
+
+/// The caller `waiter` gave up: `pending * 2 + 1` if it was still waiting, `pending * 2` if it
+/// had already been served or failed.
+#[napi(catch_unwind)]
+pub fn pool_cancel(env: Env, pool: u32, waiter: f64, now_ms: f64) -> napi::Result<u32> {
+    let now = timestamp(&env, now_ms)?;
+    let waiter = WaiterId::from_u64(id(&env, "waiter", waiter)?);
+    with_pool(&env, pool, |e| {
+        let cancelled = e.core.cancel(waiter, now);
+        e.sync() * 2 + u32::from(cancelled)
+    })
+}
+
+/// The create for `connSlot` succeeded.
+#[napi(catch_unwind)]
+pub fn pool_handle_created(env: Env, pool: u32, conn_slot: f64, now_ms: f64) -> napi::Result<u32> {
+    let now = timestamp(&env, now_ms)?;
+    let slot = SlotId::from_u64(id(&env, "slot", conn_slot)?);
+    with_pool(&env, pool, |e| {
+        e.core.handle_created(slot, now);
+        e.sync()
+    })
+}
+
+/// The create for `connSlot` failed with `error` (its text is what `connectFailed` events and
+/// `ConnectFailedError` report).
+#[napi(catch_unwind)]
+pub fn pool_handle_create_failed(
+    env: Env,
+    pool: u32,
+    conn_slot: f64,
+    error: String,
+    now_ms: f64,
+) -> napi::Result<u32> {
+    let now = timestamp(&env, now_ms)?;
+    let slot = SlotId::from_u64(id(&env, "slot", conn_slot)?);
+    with_pool(&env, pool, |e| {
+        e.core.handle_create_failed(slot, &error, now);
+        e.sync()
+    })
+}
+
+/// The validation of `connSlot` finished.
+#[napi(catch_unwind)]
+pub fn pool_handle_validated(
+    env: Env,
+    pool: u32,
+    conn_slot: f64,
+    ok: bool,
+    now_ms: f64,
+) -> napi::Result<u32> {
+    let now = timestamp(&env, now_ms)?;
+    let slot = SlotId::from_u64(id(&env, "slot", conn_slot)?);
+    with_pool(&env, pool, |e| {
+        e.core.handle_validated(slot, ok, now);
+        e.sync()
+    })
+}
+
+/// Applies every timer decision due at `nowMs`.
+#[napi(catch_unwind)]
+pub fn pool_handle_timeout(env: Env, pool: u32, now_ms: f64) -> napi::Result<u32> {
+    let now = timestamp(&env, now_ms)?;
+    with_pool(&env, pool, |e| {
+        e.core.handle_timeout(now);
+        e.sync()
+    })
+}
+
+/// Starts draining at `nowMs`, closing whatever is still out at `deadlineMs`.
+#[napi(catch_unwind)]
+pub fn pool_drain(env: Env, pool: u32, now_ms: f64, deadline_ms: f64) -> napi::Result<u32> {
+    let now = timestamp(&env, now_ms)?;
+    let deadline = timestamp(&env, deadline_ms)?;
+    with_pool(&env, pool, |e| {
+        e.core.drain(now, deadline);
+        e.sync()
+    })
+}
+
+/// Changes `maxSize`; a size outside [1, 10000] throws a RangeError naming `maxSize`.
+#[napi(catch_unwind)]
+pub fn pool_resize(env: Env, pool: u32, max_size: f64, now_ms: f64) -> napi::Result<u32> {
+    let now = timestamp(&env, now_ms)?;
+    let arg = |e: ConfigError| error::argument_error(&env, &e);
+    let n = count_from_f64("max_size", max_size).map_err(arg)?;
+    with_pool(&env, pool, |e| e.core.resize(n, now).map(|()| e.sync()))?.map_err(arg)
+}
+
+/// What is pending now (after a call whose result did not say, such as `poolMetrics`).
+#[napi(catch_unwind)]
+pub fn pool_pending(env: Env, pool: u32) -> napi::Result<u32> {
+    with_pool(&env, pool, Entry::sync)
+}
+
+/// The time, in ms on the pool's clock, at which the engine next wants `poolHandleTimeout`, or
+/// -1 for none. The answer is remembered as the time the adapter's timer is armed for.
+#[napi(catch_unwind)]
+pub fn pool_next_timeout(env: Env, pool: u32) -> napi::Result<f64> {
+    with_pool(&env, pool, |e| {
+        let next = e.core.poll_timeout();
+        e.armed = next;
+        next.map_or(-1.0, Timestamp::as_millis_f64)
+    })
+}
+
+/// Whether the pool has finished closing.
+#[napi(catch_unwind)]
+pub fn pool_is_closed(env: Env, pool: u32) -> napi::Result<bool> {
+    with_pool(&env, pool, |e| e.core.is_closed())
+}
+
+/// One number of a flattened action: an engine id (checked to fit a JS number) or a plain one.
+enum Cell {
+    Id(u64),
+    Num(f64),
+}
+
+/// Action codes, the first number of each flattened action.
+const CREATE: f64 = 0.0;
+const VALIDATE: f64 = 1.0;
+const DESTROY: f64 = 2.0;
+const HAND: f64 = 3.0;
+const FAIL: f64 = 4.0;
+
+fn reason_code(reason: DestroyReason) -> f64 {
+    DESTROY_REASONS
+        .iter()
+        .position(|&r| r == reason)
+        .map_or(f64::NAN, |i| i as f64)
+}
+
+/// The actions queued since the last call, four numbers each (see the module documentation).
+/// The errors of the fail actions among them go to `poolTakeFailures`.
+#[napi(catch_unwind)]
+pub fn pool_take_actions(env: Env, pool: u32) -> napi::Result<Vec<f64>> {
+    let cells = with_pool(&env, pool, |e| {
+        let mut cells = Vec::with_capacity(e.actions.len() * 4);
+        while let Some(action) = e.actions.pop_front() {
+            let four = match action {
+                Action::Create { slot, deadline } => [
+                    Cell::Num(CREATE),
+                    Cell::Id(slot.as_u64()),
+                    Cell::Num(deadline.as_millis_f64()),
+                    Cell::Num(0.0),
+                ],
+                Action::Validate { slot } => [
+                    Cell::Num(VALIDATE),
+                    Cell::Id(slot.as_u64()),
+                    Cell::Num(0.0),
+                    Cell::Num(0.0),
+                ],
+                Action::Destroy { slot, reason } => [
+                    Cell::Num(DESTROY),
+                    Cell::Id(slot.as_u64()),
+                    Cell::Num(reason_code(reason)),
+                    Cell::Num(0.0),
+                ],
+                Action::Hand { waiter, lease } => [
+                    Cell::Num(HAND),
+                    Cell::Id(waiter.as_u64()),
+                    Cell::Id(lease.slot().as_u64()),
+                    Cell::Id(lease.checkout()),
+                ],
+                Action::Fail { waiter, error } => {
+                    e.failures.push_back(error);
+                    [
+                        Cell::Num(FAIL),
+                        Cell::Id(waiter.as_u64()),
+                        Cell::Num(0.0),
+                        Cell::Num(0.0),
+                    ]
+                }
+            };
+            cells.extend(four);
+        }
+        cells
+    })?;
+    cells
+        .into_iter()
+        .map(|c| match c {
+            Cell::Id(v) => id_number(&env, v),
+            Cell::Num(n) => Ok(n),
+        })
+        .collect()
+}
+
+/// The errors of the fail actions taken so far, in order.
+#[napi(catch_unwind)]
+pub fn pool_take_failures(env: Env, pool: u32) -> napi::Result<Vec<NativePoolError>> {
+    with_pool(&env, pool, |e| {
+        e.failures
+            .drain(..)
+            .map(|f| error::pool_error(&f))
+            .collect()
+    })
+}
+
+/// Something worth telling operators, as `Pool` listeners and `PoolEngine.pollEvent()` see it.
+#[napi(object)]
+#[derive(Default)]
+pub struct NativePoolEvent {
+    /// `leak`, `leakReturned`, `breaker`, `connectFailed` or `drained`.
+    pub kind: String,
+    /// leak, leakReturned: the connection's slot.
+    pub slot: Option<f64>,
+    /// leak, leakReturned: how long the checkout has been (was) out.
+    pub held_for_ms: Option<f64>,
+    /// breaker: the state before.
+    pub from: Option<String>,
+    /// breaker: the state after.
+    pub to: Option<String>,
+    /// breaker: why.
+    pub reason: Option<String>,
+    /// connectFailed: the failed attempt's error.
+    pub error: Option<String>,
+    /// connectFailed: failed attempts in a row.
+    pub attempts: Option<u32>,
+    /// drained: the slots still checked out at the deadline (and closed then).
+    pub still_held: Option<Vec<f64>>,
+}
+
+fn native_event(env: &Env, e: PoolEvent) -> napi::Result<NativePoolEvent> {
+    let slot_number = |s: SlotId| id_number(env, s.as_u64());
+    Ok(match e {
+        PoolEvent::LeakSuspected { slot, held_for } => NativePoolEvent {
+            kind: "leak".into(),
+            slot: Some(slot_number(slot)?),
+            held_for_ms: Some(millis(held_for)),
+            ..NativePoolEvent::default()
+        },
+        PoolEvent::LeakReturned { slot, held_for } => NativePoolEvent {
+            kind: "leakReturned".into(),
+            slot: Some(slot_number(slot)?),
+            held_for_ms: Some(millis(held_for)),
+            ..NativePoolEvent::default()
+        },
+        PoolEvent::Breaker(t) => NativePoolEvent {
+            kind: "breaker".into(),
+            from: Some(t.from.as_str().into()),
+            to: Some(t.to.as_str().into()),
+            reason: Some(t.reason.as_str().into()),
+            ..NativePoolEvent::default()
+        },
+        PoolEvent::ConnectFailed { error, attempts } => NativePoolEvent {
+            kind: "connectFailed".into(),
+            error: Some(error),
+            attempts: Some(attempts),
+            ..NativePoolEvent::default()
+        },
+        PoolEvent::Drained { still_held } => NativePoolEvent {
+            kind: "drained".into(),
+            still_held: Some(
+                still_held
+                    .into_iter()
+                    .map(slot_number)
+                    .collect::<napi::Result<_>>()?,
+            ),
+            ..NativePoolEvent::default()
+        },
+    })
+}
+
+/// The events queued since the last call, oldest first.
+#[napi(catch_unwind)]
+pub fn pool_take_events(env: Env, pool: u32) -> napi::Result<Vec<NativePoolEvent>> {
+    let events: Vec<PoolEvent> = with_pool(&env, pool, |e| e.events.drain(..).collect())?;
+    events.into_iter().map(|e| native_event(&env, e)).collect()
+}
+
+/// A latency histogram, summarised.
+#[napi(object)]
+pub struct NativeHistogram {
+    /// Durations recorded.
+    pub count: f64,
+    /// Their sum, in ms.
+    pub sum_ms: f64,
+    /// The longest, in ms.
+    pub max_ms: f64,
+    /// Upper bounds of the median, 90th and 99th percentiles, in ms (within a factor of two,
+    /// never above the maximum).
+    pub p50_ms: f64,
+    /// See `p50Ms`.
+    pub p90_ms: f64,
+    /// See `p50Ms`.
+    pub p99_ms: f64,
+}
+
+impl From<&seawall_core::pool::Histogram> for NativeHistogram {
+    fn from(h: &seawall_core::pool::Histogram) -> Self {
+        NativeHistogram {
+            count: h.count() as f64,
+            sum_ms: millis(h.sum()),
+            max_ms: millis(h.max()),
+            p50_ms: millis(h.quantile(0.5)),
+            p90_ms: millis(h.quantile(0.9)),
+            p99_ms: millis(h.quantile(0.99)),
+        }
+    }
+}
+
+/// The pool's numbers, named after OpenTelemetry's `db.client.connection.*` metrics.
+#[napi(object)]
+pub struct NativePoolMetrics {
+    /// `db.client.connection.count{state=idle}`.
+    pub idle: u32,
+    /// `db.client.connection.count{state=used}`.
+    pub used: u32,
+    /// Connections being opened.
+    pub creating: u32,
+    /// `db.client.connection.max`.
+    pub max: u32,
+    /// `db.client.connection.idle.max`.
+    pub idle_max: u32,
+    /// `db.client.connection.idle.min`.
+    pub idle_min: u32,
+    /// `db.client.connection.pending_requests`.
+    pub pending_requests: u32,
+    /// `db.client.connection.timeouts`.
+    pub timeouts: f64,
+    /// Checkouts handed out.
+    pub acquired: f64,
+    /// Checkouts returned.
+    pub released: f64,
+    /// Acquires refused because the queue was full.
+    pub overloaded: f64,
+    /// Acquires failed because the breaker was open.
+    pub unavailable: f64,
+    /// Connections opened.
+    pub created: f64,
+    /// Connection attempts that failed or timed out.
+    pub create_failures: f64,
+    /// Connections closed.
+    pub destroyed: f64,
+    /// Suspected leaks reported.
+    pub leaks: f64,
+    /// `db.client.connection.create_time`.
+    pub create_time: NativeHistogram,
+    /// `db.client.connection.wait_time`.
+    pub wait_time: NativeHistogram,
+    /// `db.client.connection.use_time`.
+    pub use_time: NativeHistogram,
+    /// The state of the breaker guarding connection attempts.
+    pub breaker_state: String,
+    /// How long the longest-held checkout has been out (absent when none is).
+    pub oldest_checkout_age_ms: Option<f64>,
+}
+
+/// The numbers at `nowMs`. Reading them may move the pool's breaker (open to half-open): the
+/// facade then asks `poolPending`.
+#[napi(catch_unwind)]
+pub fn pool_metrics(env: Env, pool: u32, now_ms: f64) -> napi::Result<NativePoolMetrics> {
+    let now = timestamp(&env, now_ms)?;
+    let m = with_pool(&env, pool, |e| e.core.metrics(now))?;
+    Ok(NativePoolMetrics {
+        idle: m.idle,
+        used: m.used,
+        creating: m.creating,
+        max: m.max,
+        idle_max: m.idle_max,
+        idle_min: m.idle_min,
+        pending_requests: m.pending_requests,
+        timeouts: m.timeouts as f64,
+        acquired: m.acquired as f64,
+        released: m.released as f64,
+        overloaded: m.overloaded as f64,
+        unavailable: m.unavailable as f64,
+        created: m.created as f64,
+        create_failures: m.create_failures as f64,
+        destroyed: m.destroyed as f64,
+        leaks: m.leaks as f64,
+        create_time: (&m.create_time).into(),
+        wait_time: (&m.wait_time).into(),
+        use_time: (&m.use_time).into(),
+        breaker_state: m.breaker_state.as_str().into(),
+        oldest_checkout_age_ms: m.oldest_checkout_age.map(millis),
+    })
+}
+
+/// Builds a core config from the JS options object. JS types are checked here (TypeError);
+/// numbers go through the core's converters and builder, which own every range. The acquire
+/// timeout may not exceed the process-wide timeout policy's maximum (`build` reads it).
+fn parse_options(env: &Env, options: Unknown<'_>) -> napi::Result<PoolConfig> {
+    let o = Options::root(env, options, "options", "")?;
+    let cfg = |e: ConfigError| error::config_error(env, &e);
+    let count = |field, v| count_from_f64(field, v).map_err(cfg);
+    let duration = |field, v| duration_from_millis(field, v).map_err(cfg);
+    let optional = |field, v: Option<f64>| v.map(|ms| duration(field, ms)).transpose();
+    let mut b = PoolConfig::builder();
+
+    if let Some(v) = o.number("maxSize")? {
+        b = b.max_size(count("max_size", v)?);
+    }
+    if let Some(v) = o.number("minIdle")? {
+        b = b.min_idle(count("min_idle", v)?);
+    }
+    if let Some(v) = o.number("maxWaiters")? {
+        b = b.max_waiters(count("max_waiters", v)?);
+    }
+    if let Some(v) = o.number("acquireTimeoutMs")? {
+        b = b.acquire_timeout(duration("acquire_timeout", v)?);
+    }
+    if let Some(v) = o.number("createTimeoutMs")? {
+        b = b.create_timeout(duration("create_timeout", v)?);
+    }
+    if let Some(v) = o.nullable_number("idleTimeoutMs")? {
+        b = b.idle_timeout(optional("idle_timeout", v)?);
+    }
+    if let Some(v) = o.nullable_number("maxLifetimeMs")? {
+        b = b.max_lifetime(optional("max_lifetime", v)?);
+    }
+    if let Some(v) = o.number("lifetimeJitter")? {
+        b = b.lifetime_jitter(v);
+    }
+    if let Some(v) = o.nullable_number("validateAfterMs")? {
+        b = b.validate_after(optional("validate_after", v)?);
+    }
+    const ORDERS: &str = "'lifo' or 'fifo'";
+    if let Some(order) = o.string("idleOrder", ORDERS)? {
+        b = b.idle_order(match order.as_str() {
+            "lifo" => IdleOrder::Lifo,
+            "fifo" => IdleOrder::Fifo,
+            other => {
+                return Err(error::option_choice_error(env, "idleOrder", ORDERS, other));
+            }
+        });
+    }
+    if let Some(v) = o.nullable_number("leakThresholdMs")? {
+        b = b.leak_threshold(optional("leak_threshold", v)?);
+    }
+    if let Some(backoff) = o.object("createBackoff", "createBackoff.")? {
+        let base = duration("create_backoff.base", backoff.required_number("baseMs")?)?;
+        let cap = duration("create_backoff.cap", backoff.required_number("capMs")?)?;
+        b = b.create_backoff(base, cap);
+    }
+    if let Some(bo) = o.object("breaker", "breaker.")? {
+        b = b.breaker(breaker::config_from(env, &bo, Nesting::InPool)?);
+    }
+    if let Some(v) = o.nullable_number("seed")? {
+        b = b.seed(v.map(seed_from_f64).transpose().map_err(cfg)?);
+    }
+    b.build().map_err(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destroy_reasons_have_distinct_codes_in_order() {
+        for (i, r) in DESTROY_REASONS.iter().enumerate() {
+            assert_eq!(reason_code(*r), i as f64, "{}", r.as_str());
+        }
+        let names: Vec<&str> = DESTROY_REASONS.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "broken",
+                "invalid",
+                "idle_timeout",
+                "expired",
+                "resized",
+                "closed",
+                "create_timed_out",
+                "stale"
+            ]
+        );
+    }
+
+    fn entry(config: PoolConfig) -> Entry {
+        Entry {
+            core: PoolCore::new(config),
+            actions: VecDeque::new(),
+            failures: VecDeque::new(),
+            events: VecDeque::new(),
+            checkouts: HashMap::new(),
+            armed: None,
+            refused: None,
+        }
+    }
+
+    #[test]
+    fn sync_tracks_handed_leases_and_asks_to_rearm_only_for_earlier_times() {
+        let config = PoolConfig::builder()
+            .max_size(1)
+            .validate_after(None)
+            .build_under(Duration::from_secs(15))
+            .expect("valid");
+        let mut e = entry(config);
+        let t = |ms: u64| Timestamp::from_nanos(ms * 1_000_000);
+        let Ok(Acquire::Wait(_)) = e.core.acquire(t(0), None) else {
+            panic!("expected a wait");
+        };
+        // A create and the waiter's deadline at 5 s: the adapter must arm its timer.
+        assert_eq!(e.sync(), ACTIONS | REARM);
+        e.armed = e.core.poll_timeout();
+        let Some(Action::Create { slot, .. }) = e.actions.pop_front() else {
+            panic!("expected a create");
+        };
+        e.core.handle_created(slot, t(10));
+        // Handed to the waiter: its lease is remembered; no earlier timeout.
+        assert_eq!(e.sync(), ACTIONS);
+        let Some(Action::Hand { lease, .. }) = e.actions.pop_front() else {
+            panic!("expected a hand");
+        };
+        assert_eq!(e.checkouts.get(&slot.as_u64()), Some(&lease.checkout()));
+    }
+}
