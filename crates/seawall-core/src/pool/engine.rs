@@ -327,6 +327,9 @@ enum SlotState {
     },
     Validating {
         waiter: Option<WaiterId>,
+        /// A check that hangs (a black-holed route) counts as failed at this time, so it cannot
+        /// hold its slot for ever; `create_timeout` bounds it, as it bounds a connect.
+        deadline: Timestamp,
     },
     InUse {
         since: Timestamp,
@@ -498,7 +501,7 @@ impl PoolCore {
                 return Ok(Acquire::Ready(lease));
             }
             let id = self.enqueue(now, deadline, budget_bound, Some(slot))?;
-            self.start_validation(slot, Some(id));
+            self.start_validation(slot, Some(id), now);
             return Ok(Acquire::Wait(id));
         }
         // Nothing idle to serve this caller: if the database is known to be down, say so now
@@ -578,7 +581,7 @@ impl PoolCore {
             self.assigned -= 1;
             if let Some(slot) = w.assigned
                 && let Some(s) = self.slots.get_mut(&slot)
-                && let SlotState::Validating { waiter } = &mut s.state
+                && let SlotState::Validating { waiter, .. } = &mut s.state
             {
                 *waiter = None;
             }
@@ -730,9 +733,15 @@ impl PoolCore {
     pub fn handle_validated(&mut self, slot: SlotId, ok: bool, now: Timestamp) {
         self.seen(now);
         let Some(s) = self.slots.get(&slot) else {
+            // The pool gave up on this slot (the check timed out, or a drain closed it): close
+            // whatever connection the adapter still holds for it.
+            self.actions.push_back(Action::Destroy {
+                slot,
+                reason: DestroyReason::Stale,
+            });
             return;
         };
-        let SlotState::Validating { waiter } = s.state else {
+        let SlotState::Validating { waiter, .. } = s.state else {
             return;
         };
         if let Some(w) = waiter
@@ -768,6 +777,7 @@ impl PoolCore {
         self.seen(now);
         self.expire_waiters(now);
         self.expire_creates(now);
+        self.expire_validations(now);
         self.expire_idle(now);
         self.report_leaks(now);
         if let Lifecycle::Draining { deadline } = self.lifecycle
@@ -791,7 +801,7 @@ impl PoolCore {
             if let Some(slot) = w.assigned {
                 self.assigned -= 1;
                 if let Some(s) = self.slots.get_mut(&slot)
-                    && let SlotState::Validating { waiter } = &mut s.state
+                    && let SlotState::Validating { waiter, .. } = &mut s.state
                 {
                     *waiter = None;
                 }
@@ -846,6 +856,29 @@ impl PoolCore {
                 self.config.create_timeout.as_millis()
             );
             self.create_failed(ticket, error, now);
+        }
+    }
+
+    /// A check past its deadline fails: the connection closes and its caller, if still
+    /// waiting, goes back to the head of the queue.
+    fn expire_validations(&mut self, now: Timestamp) {
+        let late: Vec<(SlotId, Option<WaiterId>)> = self
+            .slots
+            .iter()
+            .filter_map(|(&id, s)| match s.state {
+                SlotState::Validating { waiter, deadline } if now >= deadline => Some((id, waiter)),
+                _ => None,
+            })
+            .collect();
+        for (slot, waiter) in late {
+            if let Some(w) = waiter
+                && let Some(info) = self.waiters.get_mut(&w)
+            {
+                info.assigned = None;
+                self.assigned -= 1;
+                self.queue.push_front(w);
+            }
+            self.destroy(slot, DestroyReason::Invalid);
         }
     }
 
@@ -926,7 +959,7 @@ impl PoolCore {
                         w.assigned = Some(slot);
                     }
                     self.assigned += 1;
-                    self.start_validation(slot, Some(front));
+                    self.start_validation(slot, Some(front), now);
                 } else if let Some(w) = self.waiters.remove(&front) {
                     self.hand(front, w, slot, now);
                 }
@@ -1029,9 +1062,10 @@ impl PoolCore {
         }
     }
 
-    fn start_validation(&mut self, slot: SlotId, waiter: Option<WaiterId>) {
+    fn start_validation(&mut self, slot: SlotId, waiter: Option<WaiterId>, now: Timestamp) {
+        let deadline = now.saturating_add(self.config.create_timeout);
         if let Some(s) = self.slots.get_mut(&slot) {
-            s.state = SlotState::Validating { waiter };
+            s.state = SlotState::Validating { waiter, deadline };
             self.validating += 1;
             self.actions.push_back(Action::Validate { slot });
         }
@@ -1249,7 +1283,9 @@ impl PoolCore {
         }
         for s in self.slots.values() {
             match s.state {
-                SlotState::Creating { deadline, .. } => consider(deadline),
+                SlotState::Creating { deadline, .. } | SlotState::Validating { deadline, .. } => {
+                    consider(deadline)
+                }
                 SlotState::Idle { since } => {
                     if let Some(e) = s.expires_at {
                         consider(e);
