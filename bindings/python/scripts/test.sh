@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Builds and tests the Python binding (the pip package `seawall`):
-#   1. creates or reuses the virtualenv <repo>/.venv with maturin, pytest and mypy;
+#   1. creates or reuses the virtualenv <repo>/.venv with maturin, pytest, mypy and psycopg 3
+#      (the pools' end-to-end tests and example use it, against PostgreSQL on 127.0.0.1:5432);
 #   2. builds the wheel once (maturin build --release) and installs it into that venv, so the
 #      tests run against exactly what ships;
-#   3. runs pytest (conformance vectors, API, bad input, real-time cancellation, process-exit
-#      checks);
+#   3. runs pytest (conformance vectors, API, bad input, real-time cancellation, the pools with
+#      in-memory connections and with psycopg through a fault proxy, process-exit checks);
 #   4. runs the same tests with the same (abi3) wheel on the oldest interpreters the package
 #      supports, Python 3.9 and 3.10, where asyncio has no cancellation counts and budgets
-#      cancel differently (venvs cached under <repo>/.venv/old/);
+#      cancel differently (venvs cached under <repo>/.venv/old/; psycopg is not installed
+#      there, so the PostgreSQL tests are skipped, with the reason shown);
 #   5. type-checks the stubs: a typed usage file with mypy --strict, stubtest against the
 #      runtime, and the facade's own sources;
-#   6. runs the Python examples (examples/python/*.py);
+#   6. runs the Python examples (examples/python/*.py; pool_psycopg.py needs PostgreSQL on
+#      127.0.0.1:5432, or DATABASE_URL);
 #   7. installs the same wheel into a fresh temporary venv, imports it and makes a call.
 # Works from any directory and can be run repeatedly. PYTHON selects the interpreter that
 # creates the venvs (default: python3). OLD_PYTHONS lists the interpreters for step 4
@@ -34,7 +37,7 @@ if [[ ! -x "$py" ]]; then
     "$base_python" -m venv "$venv"
 fi
 "$py" -m pip install --quiet --disable-pip-version-check \
-    "maturin==1.16.*" "pytest==9.*" "mypy==2.*"
+    "maturin==1.16.*" "pytest==9.*" "mypy==2.*" "psycopg[binary]==3.2.13"
 
 step "build the wheel (maturin build --release)"
 (cd "$pkg" && "$venv/bin/maturin" build --release --interpreter "$py" --out "$work/dist")
@@ -47,7 +50,7 @@ wheel="${wheels[0]}"
 "$py" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheel"
 
 step "pytest"
-(cd "$pkg" && "$py" -m pytest tests -q -p no:cacheprovider)
+(cd "$pkg" && "$py" -m pytest tests -q -p no:cacheprovider -rs)
 
 step "older interpreters: the same wheel on Python 3.9 and 3.10"
 find_python() {
@@ -85,7 +88,7 @@ for old in "${old_pythons[@]}"; do
     "$old_venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall \
         --no-deps "$wheel"
     echo "-- Python $version ($old)"
-    (cd "$pkg" && "$old_venv/bin/python" -m pytest tests -q -p no:cacheprovider)
+    (cd "$pkg" && "$old_venv/bin/python" -m pytest tests -q -p no:cacheprovider -rs)
 done
 
 step "type check: stubs as used (mypy --strict), stubs against the runtime (stubtest), facade"
@@ -147,6 +150,24 @@ def flaky():
 
 assert RetryPolicy(backoff="constant", delay=0.0).call(flaky) == "ok"
 assert len(calls) == 2
+from seawall import Pool, PoolEngine, SyncPool
+
+class Conn:
+    def close(self):
+        pass
+
+async def pooled():
+    pool = Pool(lambda: asyncio.sleep(0, Conn()), max_size=2)
+    async with pool.connection() as conn:
+        assert isinstance(conn, Conn)
+    return await pool.drain(timeout=1.0)
+
+assert asyncio.run(pooled()) == []
+with SyncPool(Conn, max_size=1) as sync_pool:
+    sync_pool.release(sync_pool.acquire())
+engine = PoolEngine(max_size=1, seed=1)
+engine.handle_timeout(0.0)
+assert engine.poll_action() is None
 print(f"installed wheel OK: {seawall.__file__} ({breaker.state})")
 EOF
 )

@@ -24,19 +24,7 @@ use seawall_core::{
 };
 
 use crate::convert::{self, optional, timestamp};
-use crate::error::{BREAKER_FIELDS as F, config_error, snapshot_error};
-
-fn number(core_field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
-    convert::number(F, core_field, v)
-}
-
-fn duration(py: Python<'_>, core_field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Duration> {
-    convert::duration(py, F, core_field, v)
-}
-
-fn count(py: Python<'_>, core_field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<u32> {
-    convert::count(py, F, core_field, v)
-}
+use crate::error::{BREAKER_FIELDS, Fields, config_error, snapshot_error};
 
 /// The outcome codes the facade passes to [`Breaker::record`].
 const SUCCESS: u8 = 0;
@@ -95,47 +83,26 @@ impl Breaker {
         max_half_open_duration: &Bound<'_, PyAny>,
         seed: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        // Converted in the order the core validates, so that a configuration with several bad
-        // values reports the same field first in every language.
-        let failure_rate_threshold = number("failure_rate_threshold", failure_rate_threshold)?;
-        let slow_call_rate_threshold =
-            number("slow_call_rate_threshold", slow_call_rate_threshold)?;
-        let slow_call_duration = optional(slow_call_duration)
-            .map(|v| duration(py, "slow_call_duration", v))
-            .transpose()?;
-        let window = window_config(py, window, window_size, window_duration, window_buckets)?;
-        let minimum_calls = count(py, "minimum_calls", minimum_calls)?;
-        let consecutive_failures = optional(consecutive_failures)
-            .map(|v| count(py, "consecutive_failures", v))
-            .transpose()?;
-        let open_duration = duration(py, "open_duration", open_duration)?;
-        let backoff = backoff_config(
-            py,
+        let args = BreakerArgs {
+            failure_rate_threshold,
+            slow_call_rate_threshold,
+            slow_call_duration,
+            window,
+            window_size,
+            window_duration,
+            window_buckets,
+            minimum_calls,
+            consecutive_failures,
+            open_duration,
             backoff,
             backoff_multiplier,
             max_open_duration,
             backoff_jitter,
-            open_duration,
-        )?;
-        let half_open_calls = count(py, "half_open_calls", half_open_calls)?;
-        let max_half_open_duration = optional(max_half_open_duration)
-            .map(|v| duration(py, "max_half_open_duration", v))
-            .transpose()?;
-        let seed = convert::seed(py, F, seed)?;
-        let config = BreakerConfig::builder()
-            .failure_rate_threshold(failure_rate_threshold)
-            .slow_call_rate_threshold(slow_call_rate_threshold)
-            .slow_call_duration(slow_call_duration)
-            .window(window)
-            .minimum_calls(minimum_calls)
-            .consecutive_failures(consecutive_failures)
-            .open_duration(open_duration)
-            .backoff(backoff)
-            .half_open_calls(half_open_calls)
-            .max_half_open_duration(max_half_open_duration)
-            .seed(seed)
-            .build()
-            .map_err(|e| config_error(py, F, &e))?;
+            half_open_calls,
+            max_half_open_duration,
+            seed,
+        };
+        let config = breaker_config(py, BREAKER_FIELDS, &args)?;
         Ok(Breaker {
             core: Mutex::new(BreakerCore::new(config)),
         })
@@ -301,7 +268,11 @@ impl Breaker {
 /// can hold the facade's signature to them.
 #[pyfunction]
 pub fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
-    let c = BreakerConfig::default();
+    config_dict(py, &BreakerConfig::default())
+}
+
+/// A breaker configuration as `CircuitBreaker` keyword arguments (seconds).
+pub(crate) fn config_dict<'py>(py: Python<'py>, c: &BreakerConfig) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("failure_rate_threshold", c.failure_rate_threshold())?;
     d.set_item("slow_call_rate_threshold", c.slow_call_rate_threshold())?;
@@ -345,43 +316,214 @@ pub fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
-/// `window` and the arguments of its kind as the core's [`WindowConfig`].
-fn window_config(
+/// The keyword arguments of `CircuitBreaker`, in its signature's order (also the keys of the
+/// dict that configures a pool's breaker).
+pub(crate) const BREAKER_KEYWORDS: [&str; 17] = [
+    "failure_rate_threshold",
+    "slow_call_rate_threshold",
+    "slow_call_duration",
+    "window",
+    "window_size",
+    "window_duration",
+    "window_buckets",
+    "minimum_calls",
+    "consecutive_failures",
+    "open_duration",
+    "backoff",
+    "backoff_multiplier",
+    "max_open_duration",
+    "backoff_jitter",
+    "half_open_calls",
+    "max_half_open_duration",
+    "seed",
+];
+
+/// A breaker's configuration as given from Python, one value per keyword.
+pub(crate) struct BreakerArgs<'a, 'py> {
+    pub(crate) failure_rate_threshold: &'a Bound<'py, PyAny>,
+    pub(crate) slow_call_rate_threshold: &'a Bound<'py, PyAny>,
+    pub(crate) slow_call_duration: &'a Bound<'py, PyAny>,
+    pub(crate) window: &'a Bound<'py, PyAny>,
+    pub(crate) window_size: &'a Bound<'py, PyAny>,
+    pub(crate) window_duration: &'a Bound<'py, PyAny>,
+    pub(crate) window_buckets: &'a Bound<'py, PyAny>,
+    pub(crate) minimum_calls: &'a Bound<'py, PyAny>,
+    pub(crate) consecutive_failures: &'a Bound<'py, PyAny>,
+    pub(crate) open_duration: &'a Bound<'py, PyAny>,
+    pub(crate) backoff: &'a Bound<'py, PyAny>,
+    pub(crate) backoff_multiplier: &'a Bound<'py, PyAny>,
+    pub(crate) max_open_duration: &'a Bound<'py, PyAny>,
+    pub(crate) backoff_jitter: &'a Bound<'py, PyAny>,
+    pub(crate) half_open_calls: &'a Bound<'py, PyAny>,
+    pub(crate) max_half_open_duration: &'a Bound<'py, PyAny>,
+    pub(crate) seed: &'a Bound<'py, PyAny>,
+}
+
+/// Validates a breaker configuration (durations in seconds); errors name the keywords as
+/// `f` spells them.
+pub(crate) fn breaker_config(
     py: Python<'_>,
-    window: &Bound<'_, PyAny>,
-    window_size: &Bound<'_, PyAny>,
-    window_duration: &Bound<'_, PyAny>,
-    window_buckets: &Bound<'_, PyAny>,
-) -> PyResult<WindowConfig> {
+    f: Fields,
+    a: &BreakerArgs<'_, '_>,
+) -> PyResult<BreakerConfig> {
+    // Converted in the order the core validates, so that a configuration with several bad
+    // values reports the same field first in every language.
+    let failure_rate_threshold =
+        convert::number(f, "failure_rate_threshold", a.failure_rate_threshold)?;
+    let slow_call_rate_threshold =
+        convert::number(f, "slow_call_rate_threshold", a.slow_call_rate_threshold)?;
+    let slow_call_duration = optional(a.slow_call_duration)
+        .map(|v| convert::duration(py, f, "slow_call_duration", v))
+        .transpose()?;
+    let window = window_config(py, f, a)?;
+    let minimum_calls = convert::count(py, f, "minimum_calls", a.minimum_calls)?;
+    let consecutive_failures = optional(a.consecutive_failures)
+        .map(|v| convert::count(py, f, "consecutive_failures", v))
+        .transpose()?;
+    let open_duration = convert::duration(py, f, "open_duration", a.open_duration)?;
+    let backoff = backoff_config(py, f, a, open_duration)?;
+    let half_open_calls = convert::count(py, f, "half_open_calls", a.half_open_calls)?;
+    let max_half_open_duration = optional(a.max_half_open_duration)
+        .map(|v| convert::duration(py, f, "max_half_open_duration", v))
+        .transpose()?;
+    let seed = convert::seed(py, f, a.seed)?;
+    BreakerConfig::builder()
+        .failure_rate_threshold(failure_rate_threshold)
+        .slow_call_rate_threshold(slow_call_rate_threshold)
+        .slow_call_duration(slow_call_duration)
+        .window(window)
+        .minimum_calls(minimum_calls)
+        .consecutive_failures(consecutive_failures)
+        .open_duration(open_duration)
+        .backoff(backoff)
+        .half_open_calls(half_open_calls)
+        .max_half_open_duration(max_half_open_duration)
+        .seed(seed)
+        .build()
+        .map_err(|e| config_error(py, f, &e))
+}
+
+/// A breaker configuration from a dict holding every one of [`BREAKER_KEYWORDS`] (the facade
+/// fills in `CircuitBreaker`'s defaults): a key outside them, or one missing, is a `TypeError`,
+/// as it would be for keyword arguments.
+pub(crate) fn breaker_config_from_dict(
+    py: Python<'_>,
+    f: Fields,
+    name: &str,
+    d: &Bound<'_, PyAny>,
+) -> PyResult<BreakerConfig> {
+    let Ok(d) = d.cast::<PyDict>() else {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a dict of CircuitBreaker keyword arguments or None, got {}",
+            type_name(d)
+        )));
+    };
+    for key in d.keys() {
+        let known = key
+            .cast::<PyString>()
+            .ok()
+            .and_then(|k| k.to_cow().ok().map(|k| BREAKER_KEYWORDS.contains(&&*k)))
+            .unwrap_or(false);
+        if !known {
+            return Err(PyTypeError::new_err(format!(
+                "{name} got an unexpected keyword {}: CircuitBreaker's keywords are {}",
+                convert::repr(&key),
+                BREAKER_KEYWORDS.join(", ")
+            )));
+        }
+    }
+    let mut values = Vec::with_capacity(BREAKER_KEYWORDS.len());
+    for key in BREAKER_KEYWORDS {
+        match d.get_item(key)? {
+            Some(v) => values.push(v),
+            None => {
+                return Err(PyTypeError::new_err(format!("{name} is missing {key}")));
+            }
+        }
+    }
+    let [
+        failure_rate_threshold,
+        slow_call_rate_threshold,
+        slow_call_duration,
+        window,
+        window_size,
+        window_duration,
+        window_buckets,
+        minimum_calls,
+        consecutive_failures,
+        open_duration,
+        backoff,
+        backoff_multiplier,
+        max_open_duration,
+        backoff_jitter,
+        half_open_calls,
+        max_half_open_duration,
+        seed,
+    ] = values.as_slice()
+    else {
+        return Err(PyTypeError::new_err(format!("{name} is incomplete")));
+    };
+    let args = BreakerArgs {
+        failure_rate_threshold,
+        slow_call_rate_threshold,
+        slow_call_duration,
+        window,
+        window_size,
+        window_duration,
+        window_buckets,
+        minimum_calls,
+        consecutive_failures,
+        open_duration,
+        backoff,
+        backoff_multiplier,
+        max_open_duration,
+        backoff_jitter,
+        half_open_calls,
+        max_half_open_duration,
+        seed,
+    };
+    breaker_config(py, f, &args)
+}
+
+fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type()
+        .qualname()
+        .map_or_else(|_| "?".to_owned(), |n| n.to_string())
+}
+
+/// `window` and the arguments of its kind as the core's [`WindowConfig`].
+fn window_config(py: Python<'_>, f: Fields, a: &BreakerArgs<'_, '_>) -> PyResult<WindowConfig> {
     let kind = convert::choice(
         py,
-        F,
+        f,
         "window.kind",
-        window,
+        a.window,
         &["count", "time"],
         "one of 'count', 'time'",
     )?;
     if kind == "time" {
         // Leaving out an argument the call needs is a TypeError in Python.
-        let Some(window_duration) = optional(window_duration) else {
-            return Err(PyTypeError::new_err(
-                "window_duration is required when window is 'time'",
-            ));
+        let Some(window_duration) = optional(a.window_duration) else {
+            return Err(PyTypeError::new_err(format!(
+                "{} is required when {} is 'time'",
+                f.py("window.duration"),
+                f.py("window.kind")
+            )));
         };
         return Ok(WindowConfig::Time {
-            duration: duration(py, "window.duration", window_duration)?,
-            buckets: count(py, "window.buckets", window_buckets)?,
+            duration: convert::duration(py, f, "window.duration", window_duration)?,
+            buckets: convert::count(py, f, "window.buckets", a.window_buckets)?,
         });
     }
     convert::only_with(
         py,
-        F,
+        f,
         "window.duration",
-        window_duration,
+        a.window_duration,
         "None unless window is 'time'",
     )?;
     Ok(WindowConfig::Count {
-        size: count(py, "window.size", window_size)?,
+        size: convert::count(py, f, "window.size", a.window_size)?,
     })
 }
 
@@ -389,41 +531,39 @@ fn window_config(
 /// gives the default cap.
 fn backoff_config(
     py: Python<'_>,
-    backoff: &Bound<'_, PyAny>,
-    backoff_multiplier: &Bound<'_, PyAny>,
-    max_open_duration: &Bound<'_, PyAny>,
-    backoff_jitter: &Bound<'_, PyAny>,
+    f: Fields,
+    a: &BreakerArgs<'_, '_>,
     open_duration: Duration,
 ) -> PyResult<BackoffConfig> {
     let kind = convert::choice(
         py,
-        F,
+        f,
         "backoff.kind",
-        backoff,
+        a.backoff,
         &["fixed", "exponential"],
         "one of 'fixed', 'exponential'",
     )?;
     if kind == "exponential" {
         return Ok(BackoffConfig::Exponential {
-            multiplier: number("backoff.multiplier", backoff_multiplier)?,
-            max_open_duration: match optional(max_open_duration) {
-                Some(v) => duration(py, "backoff.max_open_duration", v)?,
+            multiplier: convert::number(f, "backoff.multiplier", a.backoff_multiplier)?,
+            max_open_duration: match optional(a.max_open_duration) {
+                Some(v) => convert::duration(py, f, "backoff.max_open_duration", v)?,
                 None => BackoffConfig::default_max_open_duration(open_duration),
             },
-            jitter: number("backoff.jitter", backoff_jitter)?,
+            jitter: convert::number(f, "backoff.jitter", a.backoff_jitter)?,
         });
     }
     convert::only_with(
         py,
-        F,
+        f,
         "backoff.max_open_duration",
-        max_open_duration,
+        a.max_open_duration,
         "None unless backoff is 'exponential'",
     )?;
     Ok(BackoffConfig::Fixed)
 }
 
-fn state_name(py: Python<'_>, state: BreakerState) -> Bound<'_, PyString> {
+pub(crate) fn state_name(py: Python<'_>, state: BreakerState) -> Bound<'_, PyString> {
     match state {
         BreakerState::Closed => intern!(py, "closed"),
         BreakerState::Open => intern!(py, "open"),
@@ -435,6 +575,6 @@ fn state_name(py: Python<'_>, state: BreakerState) -> Bound<'_, PyString> {
     .clone()
 }
 
-fn reason_name(py: Python<'_>, reason: TransitionReason) -> Bound<'_, PyString> {
+pub(crate) fn reason_name(py: Python<'_>, reason: TransitionReason) -> Bound<'_, PyString> {
     PyString::intern(py, reason.as_str())
 }

@@ -10,21 +10,43 @@
 //! `multiplier` on `RetryPolicy`), so each class passes its own table.
 //!
 //! A rejected call ([`seawall_core::Rejected`]) is not an error at this boundary: `acquire`
-//! returns it as a plain value and the facade raises a fresh `CircuitOpenError`.
+//! returns it as a plain value and the facade raises a fresh `CircuitOpenError`. Likewise a
+//! failed pool acquire ([`PoolError`]) is returned as a fresh exception *instance* (see
+//! [`pool_error`]) so that the adapter can raise it, or hand it to a waiting task, itself.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
+use seawall_core::pool::PoolError;
 use seawall_core::{BudgetExhausted, ConfigError, HeaderError, SnapshotError};
 
 /// The core's field names and the keyword argument each one is in one Python class. Fields
-/// missing from a table are spelled the same in both.
+/// missing from a table are spelled the same in both. `prefix` goes in front of every keyword:
+/// the pool's breaker is configured by a dict under the pool's `breaker` keyword, so its
+/// `window_size` is reported as `breaker.window_size`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Fields(&'static [(&'static str, &'static str)]);
+pub(crate) struct Fields {
+    names: &'static [(&'static str, &'static str)],
+    prefix: &'static str,
+}
+
+impl Fields {
+    const fn new(names: &'static [(&'static str, &'static str)]) -> Self {
+        Fields { names, prefix: "" }
+    }
+
+    /// The same table, with every keyword reported under `prefix`.
+    const fn within(self, prefix: &'static str) -> Self {
+        Fields {
+            names: self.names,
+            prefix,
+        }
+    }
+}
 
 /// `CircuitBreaker`'s keywords.
-pub(crate) const BREAKER_FIELDS: Fields = Fields(&[
+pub(crate) const BREAKER_FIELDS: Fields = Fields::new(&[
     ("window.kind", "window"),
     ("window.size", "window_size"),
     ("window.duration", "window_duration"),
@@ -36,10 +58,20 @@ pub(crate) const BREAKER_FIELDS: Fields = Fields(&[
 ]);
 
 /// `TimeoutPolicy`'s and `Budget`'s keywords: the core's names already.
-pub(crate) const BUDGET_FIELDS: Fields = Fields(&[]);
+pub(crate) const BUDGET_FIELDS: Fields = Fields::new(&[]);
+
+/// `Pool`'s, `SyncPool`'s and `PoolEngine`'s keywords.
+pub(crate) const POOL_FIELDS: Fields = Fields::new(&[
+    ("create_backoff.base", "create_backoff_base"),
+    ("create_backoff.cap", "create_backoff_cap"),
+]);
+
+/// The keys of the dict given as a pool's `breaker`: `CircuitBreaker`'s keywords, reported
+/// under `breaker.`.
+pub(crate) const POOL_BREAKER_FIELDS: Fields = BREAKER_FIELDS.within("breaker.");
 
 /// `RetryPolicy`'s and `RetryBudget`'s keywords.
-pub(crate) const RETRY_FIELDS: Fields = Fields(&[
+pub(crate) const RETRY_FIELDS: Fields = Fields::new(&[
     ("backoff.kind", "backoff"),
     ("backoff.delay", "delay"),
     ("backoff.base", "base"),
@@ -52,18 +84,20 @@ pub(crate) const RETRY_FIELDS: Fields = Fields(&[
 
 impl Fields {
     /// The Python keyword argument for a core field name.
-    pub(crate) fn py(self, core_field: &str) -> &str {
-        self.0
+    pub(crate) fn py(self, core_field: &str) -> String {
+        let name = self
+            .names
             .iter()
             .find(|(core, _)| *core == core_field)
-            .map_or(core_field, |(_, py)| py)
+            .map_or(core_field, |(_, py)| py);
+        format!("{}{name}", self.prefix)
     }
 
     /// `text` with every core field name in it re-spelled for Python (the range of
     /// `window.buckets` mentions `window.duration`, for instance). No core name in a table is
     /// part of another, so the order of replacement does not matter.
     fn respell(self, text: &str) -> String {
-        self.0
+        self.names
             .iter()
             .fold(text.to_owned(), |acc, (core, py)| acc.replace(core, py))
     }
@@ -83,6 +117,11 @@ static INVALID_CONFIG_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static SNAPSHOT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static BUDGET_EXHAUSTED: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static INVALID_HEADER_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static POOL_TIMEOUT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static POOL_OVERLOADED: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static CONNECT_FAILED: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static DATABASE_UNAVAILABLE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static POOL_CLOSED: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 /// Instantiates `seawall._errors.<name>` with `message` and the keyword attributes `fill` sets;
 /// falls back to `fallback(message)` if the facade cannot be imported (the native module used on
@@ -175,6 +214,91 @@ pub(crate) fn header_error(py: Python<'_>, e: &HeaderError) -> PyErr {
     )
 }
 
+/// A [`PoolError`] as a fresh instance of the matching `seawall` exception (not raised):
+/// `PoolTimeout` (also a `TimeoutError`), `PoolOverloaded`, `ConnectFailed`,
+/// `DatabaseUnavailable`, `BudgetExhausted` or `PoolClosed`, with the error's numbers as
+/// attributes in seconds. The message is the core's.
+pub(crate) fn pool_error(py: Python<'_>, e: &PoolError) -> PyErr {
+    let message = e.to_string();
+    match e {
+        PoolError::Timeout {
+            waited,
+            in_use,
+            idle,
+            waiting,
+            oldest_checkout_age,
+        } => facade_error(
+            py,
+            &POOL_TIMEOUT,
+            "PoolTimeout",
+            message,
+            |kw| {
+                kw.set_item("waited", waited.as_secs_f64())?;
+                kw.set_item("in_use", in_use)?;
+                kw.set_item("idle", idle)?;
+                kw.set_item("waiting", waiting)?;
+                kw.set_item(
+                    "oldest_checkout_age",
+                    oldest_checkout_age.map(|d| d.as_secs_f64()),
+                )
+            },
+            pyo3::exceptions::PyTimeoutError::new_err,
+        ),
+        PoolError::Overloaded {
+            waiting,
+            max_waiters,
+        } => facade_error(
+            py,
+            &POOL_OVERLOADED,
+            "PoolOverloaded",
+            message,
+            |kw| {
+                kw.set_item("waiting", waiting)?;
+                kw.set_item("max_waiters", max_waiters)
+            },
+            runtime_error,
+        ),
+        PoolError::ConnectFailed { error, attempts } => facade_error(
+            py,
+            &CONNECT_FAILED,
+            "ConnectFailed",
+            message,
+            |kw| {
+                kw.set_item("error", error)?;
+                kw.set_item("attempts", attempts)
+            },
+            runtime_error,
+        ),
+        PoolError::DatabaseUnavailable {
+            retry_after,
+            last_error,
+        } => facade_error(
+            py,
+            &DATABASE_UNAVAILABLE,
+            "DatabaseUnavailable",
+            message,
+            |kw| {
+                kw.set_item("retry_after", retry_after.map(|d| d.as_secs_f64()))?;
+                kw.set_item("last_error", last_error)
+            },
+            runtime_error,
+        ),
+        PoolError::BudgetExhausted(b) => budget_exhausted(py, b),
+        PoolError::Closed => facade_error(
+            py,
+            &POOL_CLOSED,
+            "PoolClosed",
+            message,
+            |_| Ok(()),
+            runtime_error,
+        ),
+    }
+}
+
+fn runtime_error(message: String) -> PyErr {
+    pyo3::exceptions::PyRuntimeError::new_err(message)
+}
+
 /// A value of the wrong Python type for `core_field`: `TypeError` naming the keyword, what it
 /// accepts and the type it got (`failure_rate_threshold must be a number, got str`).
 pub(crate) fn type_error(
@@ -222,6 +346,32 @@ mod tests {
         assert_eq!(RETRY_FIELDS.py("backoff.cap"), "cap");
         assert_eq!(RETRY_FIELDS.py("retry_budget.ttl"), "ttl");
         assert_eq!(BUDGET_FIELDS.py("max_timeout"), "max_timeout");
+    }
+
+    #[test]
+    fn pool_fields_use_python_keywords_and_the_breaker_is_prefixed() {
+        assert_eq!(POOL_FIELDS.py("create_backoff.base"), "create_backoff_base");
+        assert_eq!(POOL_FIELDS.py("create_backoff.cap"), "create_backoff_cap");
+        assert_eq!(POOL_FIELDS.py("max_size"), "max_size");
+        assert_eq!(POOL_BREAKER_FIELDS.py("window.size"), "breaker.window_size");
+        assert_eq!(
+            POOL_BREAKER_FIELDS.py("open_duration"),
+            "breaker.open_duration"
+        );
+        let e = seawall_core::pool::PoolConfig::builder()
+            .create_backoff(Duration::from_secs(1), Duration::from_millis(500))
+            .build()
+            .expect_err("cap below base");
+        assert_eq!(
+            POOL_FIELDS.config_message(&e),
+            "create_backoff_cap must be at least create_backoff_base, got 500 ms"
+        );
+        let e = BreakerConfig::builder()
+            .count_window(0)
+            .build()
+            .expect_err("an empty window");
+        let m = POOL_BREAKER_FIELDS.config_message(&e);
+        assert!(m.starts_with("breaker.window_size must be "), "{m}");
     }
 
     #[test]

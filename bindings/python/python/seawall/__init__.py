@@ -1,5 +1,5 @@
-"""Seawall: circuit breakers, deadline budgets and retries from one Rust core shared with Rust and
-Node.js, so every service in a fleet makes the same decisions.
+"""Seawall: circuit breakers, deadline budgets, retries and connection pools from one Rust core
+shared with Rust and Node.js, so every service in a fleet makes the same decisions.
 
 >>> from seawall import CircuitBreaker
 >>> breaker = CircuitBreaker(failure_rate_threshold=50.0, window_size=20, open_duration=10.0)
@@ -31,12 +31,40 @@ from ._clock import ManualClock
 from ._errors import (
     BudgetExhausted,
     CircuitOpenError,
+    ConnectFailed,
+    ConnectionNotCheckedOut,
+    DatabaseUnavailable,
     DeadlineExceeded,
     InvalidConfigError,
     InvalidHeaderError,
+    PoolClosed,
+    PoolError,
+    PoolOverloaded,
+    PoolTimeout,
     RetryBudgetExhausted,
     SeawallError,
     SnapshotError,
+)
+from ._pool import Pool
+from ._pool_engine import (
+    ConnectAttemptFailed,
+    CreateAction,
+    DestroyAction,
+    DestroyReason,
+    Drained,
+    FailAction,
+    HandAction,
+    Histogram,
+    IdleOrder,
+    LeakReturned,
+    LeakSuspected,
+    Lease,
+    PoolAction,
+    PoolEngine,
+    PoolEvent,
+    PoolMetrics,
+    ValidateAction,
+    Waiter,
 )
 from ._retry import (
     BackoffKind,
@@ -47,6 +75,7 @@ from ._retry import (
     RetryLoop,
     RetryPolicy,
 )
+from ._sync_pool import SyncPool
 
 __all__ = [
     "BackoffKind",
@@ -55,14 +84,38 @@ __all__ = [
     "CallPolicy",
     "CircuitBreaker",
     "CircuitOpenError",
+    "ConnectAttemptFailed",
+    "ConnectFailed",
+    "ConnectionNotCheckedOut",
+    "CreateAction",
+    "DatabaseUnavailable",
     "DeadlineExceeded",
+    "DestroyAction",
+    "DestroyReason",
+    "Drained",
+    "FailAction",
     "GiveUpReason",
+    "HandAction",
     "HeaderFormat",
+    "Histogram",
+    "IdleOrder",
     "InvalidConfigError",
     "InvalidHeaderError",
+    "LeakReturned",
+    "LeakSuspected",
+    "Lease",
     "ManualClock",
     "Metrics",
     "Permit",
+    "Pool",
+    "PoolAction",
+    "PoolClosed",
+    "PoolEngine",
+    "PoolError",
+    "PoolEvent",
+    "PoolMetrics",
+    "PoolOverloaded",
+    "PoolTimeout",
     "Rejection",
     "RejectionReason",
     "RetryBudget",
@@ -75,8 +128,11 @@ __all__ = [
     "SnapshotError",
     "State",
     "StateChange",
+    "SyncPool",
     "TimeoutPolicy",
     "TransitionReason",
+    "ValidateAction",
+    "Waiter",
     "retry",
     "retry_call",
     "retry_call_async",

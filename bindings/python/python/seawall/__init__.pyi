@@ -1,15 +1,28 @@
-"""Seawall: circuit breakers, deadline budgets and retries from one Rust core shared with Rust
-and Node.js, so every service in a fleet makes the same decisions about when to stop calling a
-sick dependency, how long any call may take, and when to retry.
+"""Seawall: circuit breakers, deadline budgets, retries and connection pools from one Rust core
+shared with Rust and Node.js, so every service in a fleet makes the same decisions about when to
+stop calling a sick dependency, how long any call may take, when to retry, and how many
+connections a database may be asked for.
 
 Durations are seconds as floats. Every rule (when a breaker opens, how long a call may take,
-whether to retry and after how long) is decided by the native core; this package adds
-decorators, context managers, asyncio cancellation, permits and listeners.
+whether to retry and after how long, which caller gets which connection) is decided by the
+native core; this package adds decorators, context managers, asyncio cancellation, permits,
+listeners, and the pools' asyncio and thread adapters.
 """
 
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Awaitable, Callable, Literal, NamedTuple, TypeVar, overload
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Generic,
+    Literal,
+    Mapping,
+    NamedTuple,
+    TypeVar,
+    overload,
+)
 
 from typing_extensions import ParamSpec, Self, TypeAlias
 
@@ -20,14 +33,38 @@ __all__ = [
     "CallPolicy",
     "CircuitBreaker",
     "CircuitOpenError",
+    "ConnectAttemptFailed",
+    "ConnectFailed",
+    "ConnectionNotCheckedOut",
+    "CreateAction",
+    "DatabaseUnavailable",
     "DeadlineExceeded",
+    "DestroyAction",
+    "DestroyReason",
+    "Drained",
+    "FailAction",
     "GiveUpReason",
+    "HandAction",
     "HeaderFormat",
+    "Histogram",
+    "IdleOrder",
     "InvalidConfigError",
     "InvalidHeaderError",
+    "LeakReturned",
+    "LeakSuspected",
+    "Lease",
     "ManualClock",
     "Metrics",
     "Permit",
+    "Pool",
+    "PoolAction",
+    "PoolClosed",
+    "PoolEngine",
+    "PoolError",
+    "PoolEvent",
+    "PoolMetrics",
+    "PoolOverloaded",
+    "PoolTimeout",
     "Rejection",
     "RejectionReason",
     "RetryBudget",
@@ -40,8 +77,11 @@ __all__ = [
     "SnapshotError",
     "State",
     "StateChange",
+    "SyncPool",
     "TimeoutPolicy",
     "TransitionReason",
+    "ValidateAction",
+    "Waiter",
     "retry",
     "retry_call",
     "retry_call_async",
@@ -50,6 +90,7 @@ __all__ = [
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _F = TypeVar("_F", bound=Callable[..., Any])
+_C = TypeVar("_C")
 
 State: TypeAlias = Literal[
     "closed", "open", "half_open", "forced_open", "disabled", "metrics_only"
@@ -86,6 +127,21 @@ GiveUpReason: TypeAlias = Literal[
     "attempts_exhausted", "budget_exhausted", "retry_after_beyond_budget", "retry_budget_exhausted"
 ]
 """Why a retry loop stopped."""
+
+IdleOrder: TypeAlias = Literal["lifo", "fifo"]
+"""Which idle connection a checkout gets: the most recently returned, or the least."""
+
+DestroyReason: TypeAlias = Literal[
+    "broken",
+    "invalid",
+    "idle_timeout",
+    "expired",
+    "resized",
+    "closed",
+    "create_timed_out",
+    "stale",
+]
+"""Why the pool engine asks for a connection to be closed."""
 
 _ExceptionTypes: TypeAlias = (
     type[BaseException] | tuple[type[BaseException], ...] | list[type[BaseException]]
@@ -203,6 +259,109 @@ class InvalidHeaderError(SeawallError, ValueError):
         value: str | None = None,
         reason: str | None = None,
     ) -> None: ...
+
+class PoolError(SeawallError):
+    """Base class of the reasons a pool could not give a connection: ``PoolTimeout``,
+    ``PoolOverloaded``, ``ConnectFailed``, ``DatabaseUnavailable``, ``PoolClosed``. (A caller's
+    budget too short to wait raises ``BudgetExhausted``.) A fresh instance every time."""
+
+    message: str
+    """The full message."""
+
+    def __init__(self, message: str) -> None: ...
+
+class PoolTimeout(PoolError, TimeoutError):
+    """No connection became free within the acquire timeout (also a ``TimeoutError``)."""
+
+    waited: float | None
+    """How long this caller waited, in seconds."""
+    in_use: int | None
+    """Connections checked out."""
+    idle: int | None
+    """Connections not checked out (being checked, say)."""
+    waiting: int | None
+    """Callers waiting, this one included."""
+    oldest_checkout_age: float | None
+    """How long the longest-held checkout had been out, in seconds (``None``: nothing out): a
+    large one points at a leak or a slow query rather than at the database."""
+
+    def __init__(
+        self,
+        message: str = "timed out waiting for a connection",
+        waited: float | None = None,
+        in_use: int | None = None,
+        idle: int | None = None,
+        waiting: int | None = None,
+        oldest_checkout_age: float | None = None,
+    ) -> None: ...
+
+class PoolOverloaded(PoolError):
+    """The wait queue is full (``max_waiters`` callers already waiting): failing at once beats
+    piling up."""
+
+    waiting: int | None
+    """Callers waiting."""
+    max_waiters: int | None
+    """The limit."""
+
+    def __init__(
+        self,
+        message: str = "pool overloaded",
+        waiting: int | None = None,
+        max_waiters: int | None = None,
+    ) -> None: ...
+
+class ConnectFailed(PoolError):
+    """Connection attempts kept failing while the caller waited."""
+
+    error: str | None
+    """The last attempt's error, as text."""
+    attempts: int | None
+    """Failed attempts in a row."""
+    cause: BaseException | None
+    """The last attempt's exception (also the ``__cause__``), when the pool saw it."""
+
+    def __init__(
+        self,
+        message: str = "could not connect",
+        error: str | None = None,
+        attempts: int | None = None,
+        cause: BaseException | None = None,
+    ) -> None: ...
+
+class DatabaseUnavailable(PoolError):
+    """The breaker guarding the pool's connection attempts is open: the pool fails at once and
+    makes no attempt until the breaker lets a probe through."""
+
+    retry_after: float | None
+    """Seconds until the next probe, when known."""
+    last_error: str | None
+    """The last failed attempt's error, as text."""
+    cause: BaseException | None
+    """The last failed attempt's exception (also the ``__cause__``), when the pool saw it."""
+
+    def __init__(
+        self,
+        message: str = "database unavailable",
+        retry_after: float | None = None,
+        last_error: str | None = None,
+        cause: BaseException | None = None,
+    ) -> None: ...
+
+class PoolClosed(PoolError):
+    """The pool is draining or closed."""
+
+    def __init__(self, message: str = "pool is closed") -> None: ...
+
+class ConnectionNotCheckedOut(SeawallError, ValueError):
+    """``release`` was given a connection this pool does not have checked out (returned
+    already, or never from this pool); nothing changed, and a checkout someone else holds was
+    left with them."""
+
+    message: str
+    """The full message."""
+
+    def __init__(self, message: str) -> None: ...
 
 class StateChange(NamedTuple):
     """A state change, as passed to ``on_state_change`` listeners."""
@@ -813,3 +972,387 @@ async def retry_call_async(
     fn: Callable[..., Awaitable[_R]], /, *args: Any, budget: Budget | None = None, **kwargs: Any
 ) -> _R:
     """Awaits ``fn(*args, **kwargs)`` with the default retry policy (see ``retry_call``)."""
+
+# -- connection pools ---------------------------------------------------------------------------
+
+class Lease(NamedTuple):
+    """One checkout of a connection (``PoolEngine``)."""
+
+    slot: int
+    """The connection's slot (an id never reused)."""
+    checkout: int
+    """The checkout number (unique within the pool)."""
+
+class Waiter(NamedTuple):
+    """A caller waiting for a connection (``PoolEngine``)."""
+
+    id: int
+    """The waiter's id."""
+
+class CreateAction(NamedTuple):
+    """Open a connection for ``slot``; the engine gives up on it at ``deadline``."""
+
+    slot: int
+    deadline: float
+
+class ValidateAction(NamedTuple):
+    """Check the connection of ``slot``, then call ``handle_validated``."""
+
+    slot: int
+
+class DestroyAction(NamedTuple):
+    """Close the connection of ``slot`` (or abandon its create) and forget it."""
+
+    slot: int
+    reason: DestroyReason
+
+class HandAction(NamedTuple):
+    """Give the connection of ``lease.slot`` to ``waiter``."""
+
+    waiter: int
+    lease: Lease
+
+class FailAction(NamedTuple):
+    """Fail ``waiter`` with ``error``."""
+
+    waiter: int
+    error: SeawallError
+
+PoolAction: TypeAlias = CreateAction | ValidateAction | DestroyAction | HandAction | FailAction
+"""What the pool engine asks an adapter to do."""
+
+class LeakSuspected(NamedTuple):
+    """A checkout has been held longer than ``leak_threshold`` (reported once per checkout)."""
+
+    slot: int
+    held_for: float
+    """Seconds it had been out."""
+    stack: str | None = None
+    """Where it was acquired (the adapters; ``None`` from ``PoolEngine``)."""
+
+class LeakReturned(NamedTuple):
+    """A checkout reported as a suspected leak came back."""
+
+    slot: int
+    held_for: float
+    """Seconds it was out."""
+    stack: str | None = None
+    """Where it was acquired (the adapters; ``None`` from ``PoolEngine``)."""
+
+class ConnectAttemptFailed(NamedTuple):
+    """A connection attempt failed."""
+
+    error: str
+    """Its error, as text."""
+    attempts: int
+    """Failed attempts in a row."""
+    cause: BaseException | None = None
+    """The exception it raised (the adapters; ``None`` for an attempt abandoned at
+    ``create_timeout``, and from ``PoolEngine``)."""
+
+class Drained(NamedTuple):
+    """A drain finished."""
+
+    still_held: tuple[Any, ...]
+    """What was checked out at its deadline and was closed: slot ids from ``PoolEngine``, the
+    connection objects from the adapters."""
+
+PoolEvent: TypeAlias = LeakSuspected | LeakReturned | StateChange | ConnectAttemptFailed | Drained
+"""What a pool tells operators."""
+
+@dataclass(frozen=True)
+class Histogram:
+    """A distribution of durations in seconds; quantiles are upper bounds within a factor of
+    two, never above ``max``."""
+
+    count: int
+    sum: float
+    max: float
+    p50: float
+    p90: float
+    p99: float
+
+@dataclass(frozen=True)
+class PoolMetrics:
+    """A pool's numbers, named after OpenTelemetry's ``db.client.connection.*`` metrics.
+    Counters count since the pool was built; ``idle + used + creating <= max``."""
+
+    idle: int
+    """``db.client.connection.count{state=idle}``."""
+    used: int
+    """``db.client.connection.count{state=used}``: checked out, or being validated for a
+    caller."""
+    creating: int
+    """Connections being opened."""
+    max: int
+    """``db.client.connection.max``."""
+    idle_max: int
+    """``db.client.connection.idle.max``."""
+    idle_min: int
+    """``db.client.connection.idle.min``."""
+    pending_requests: int
+    """``db.client.connection.pending_requests``."""
+    timeouts: int
+    """``db.client.connection.timeouts``: waits that ended at their deadline."""
+    acquired: int
+    """Checkouts handed out."""
+    released: int
+    """Checkouts returned."""
+    overloaded: int
+    """Acquires refused because the wait queue was full."""
+    unavailable: int
+    """Acquires failed because the breaker was open."""
+    created: int
+    """Connections opened."""
+    create_failures: int
+    """Connection attempts that failed or timed out."""
+    destroyed: int
+    """Connections closed."""
+    leaks: int
+    """Suspected leaks reported."""
+    create_time: Histogram
+    """``db.client.connection.create_time``."""
+    wait_time: Histogram
+    """``db.client.connection.wait_time``."""
+    use_time: Histogram
+    """``db.client.connection.use_time``."""
+    breaker_state: State
+    """The state of the breaker guarding connection attempts."""
+    oldest_checkout_age: float | None
+    """Seconds the longest-held checkout has been out."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The metrics as a plain dict (for logging or JSON)."""
+
+class PoolEngine:
+    """The connection pool's engine, sans-IO, for writing a pool adapter of your own and for
+    replaying the conformance vectors. Every method takes ``now`` (seconds on your monotonic
+    clock) and returns at once; after each call perform ``poll_action()`` until it returns
+    ``None`` and call ``handle_timeout`` at ``poll_timeout()``. Keywords as for ``Pool``."""
+
+    def __init__(
+        self,
+        *,
+        max_size: int = 10,
+        min_idle: int = 0,
+        max_waiters: int = 1000,
+        acquire_timeout: float = 5.0,
+        create_timeout: float = 5.0,
+        idle_timeout: float | None = 600.0,
+        max_lifetime: float | None = 1800.0,
+        lifetime_jitter: float = 0.1,
+        validate_after: float | None = 0.5,
+        idle_order: IdleOrder = "lifo",
+        leak_threshold: float | None = None,
+        create_backoff_base: float = 0.05,
+        create_backoff_cap: float = 5.0,
+        breaker: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> None: ...
+    def acquire(self, now: float, budget: Budget | None = None) -> Lease | Waiter:
+        """A ``Lease`` when a connection is ready, else a ``Waiter`` served later by a
+        ``HandAction`` or ``FailAction``. Raises ``PoolOverloaded``, ``DatabaseUnavailable``,
+        ``BudgetExhausted`` or ``PoolClosed``."""
+    def release(self, lease: Lease, broken: bool, now: float) -> bool:
+        """Returns a checkout; ``False`` (nothing changes) for one already returned or
+        closed."""
+    def cancel(self, waiter: Waiter | int, now: float) -> bool:
+        """The waiter gave up; ``False`` when it was already served or failed."""
+    def handle_created(self, slot: int, now: float) -> None:
+        """The create for ``slot`` succeeded."""
+    def handle_create_failed(self, slot: int, error: str, now: float) -> None:
+        """The create for ``slot`` failed with ``error``."""
+    def handle_validated(self, slot: int, ok: bool, now: float) -> None:
+        """The validation of ``slot`` finished."""
+    def handle_timeout(self, now: float) -> None:
+        """Applies every timer decision due at ``now`` (also once at start)."""
+    def drain(self, now: float, deadline: float) -> None:
+        """Stops handing out connections; closes what is still out at ``deadline``."""
+    def resize(self, max_size: int, now: float) -> None:
+        """Changes ``max_size``."""
+    def poll_action(self) -> PoolAction | None:
+        """What to do next (``None``: nothing)."""
+    def poll_event(self) -> PoolEvent | None:
+        """The next event (``None``: nothing)."""
+    def poll_timeout(self) -> float | None:
+        """When to call ``handle_timeout`` next."""
+    def metrics(self, now: float) -> PoolMetrics:
+        """The numbers at ``now``."""
+    @property
+    def is_closed(self) -> bool:
+        """Whether the drain has finished."""
+
+class Pool(Generic[_C]):
+    """An asyncio connection pool whose decisions are made by Seawall's engine: hard limits, a
+    bounded FIFO wait queue, fail-fast when the database is down (``DatabaseUnavailable`` at
+    once, with ``retry_after``), no reconnect storm.
+
+    ``create`` is an async function returning a new connection (the pool abandons it at
+    ``create_timeout``, cancelling it); ``destroy(conn)`` closes one (default ``conn.close()``,
+    awaited if it returns an awaitable); ``validate(conn)`` (sync or async) checks a connection
+    idle longer than ``validate_after`` (an exception counts as no); ``is_broken(conn)`` is asked
+    on every return whether to close the connection instead of reusing it.
+
+    Configuration (durations in seconds; out-of-range values raise ``InvalidConfigError``, values
+    of the wrong type ``TypeError``): ``max_size`` (10, in [1, 10000], creates included),
+    ``min_idle`` (0), ``max_waiters`` (1000; beyond it ``PoolOverloaded``), ``acquire_timeout``
+    (5, at most the timeout policy's maximum), ``create_timeout`` (5), ``idle_timeout`` (600;
+    ``None`` off), ``max_lifetime`` (1800; ``None`` off) shortened at random by up to
+    ``lifetime_jitter`` (0.1), ``validate_after`` (0.5; only with ``validate``; ``None``
+    never), ``idle_order`` (``"lifo"``), ``leak_threshold`` (``None``; when set, the stack of
+    every acquire is kept for the leak report), ``create_backoff_base`` / ``create_backoff_cap``
+    (0.05 / 5: jittered back-off between failed attempts), ``breaker`` (a dict of
+    ``CircuitBreaker`` keywords replacing the default whole; default: 5 failed attempts in a
+    row open it for 5 s, then one probe), ``seed`` (tests).
+
+    Binds to the running event loop (at construction, or first use); use it from that loop.
+    """
+
+    def __init__(
+        self,
+        create: Callable[[], Awaitable[_C]],
+        *,
+        destroy: Callable[[_C], Awaitable[object] | object] | None = None,
+        validate: Callable[[_C], Awaitable[object] | object] | None = None,
+        is_broken: Callable[[_C], object] | None = None,
+        max_size: int = 10,
+        min_idle: int = 0,
+        max_waiters: int = 1000,
+        acquire_timeout: float = 5.0,
+        create_timeout: float = 5.0,
+        idle_timeout: float | None = 600.0,
+        max_lifetime: float | None = 1800.0,
+        lifetime_jitter: float = 0.1,
+        validate_after: float | None = 0.5,
+        idle_order: IdleOrder = "lifo",
+        leak_threshold: float | None = None,
+        create_backoff_base: float = 0.05,
+        create_backoff_cap: float = 5.0,
+        breaker: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> None: ...
+    async def acquire(self, *, budget: Budget | None = None) -> _C:
+        """A connection, waiting at most ``acquire_timeout`` (and no longer than ``budget``
+        allows). Raises ``PoolTimeout``, ``PoolOverloaded``, ``ConnectFailed``,
+        ``DatabaseUnavailable``, ``BudgetExhausted`` or ``PoolClosed``. A task cancelled while it
+        waits leaves the queue; a connection handed to it meanwhile goes back."""
+    def release(self, conn: _C, broken: bool = False) -> None:
+        """Returns a connection from ``acquire`` (closed instead when ``broken`` or
+        ``is_broken(conn)``). Raises ``ConnectionNotCheckedOut`` for one not checked out, and
+        for a second release: when this task received an earlier checkout of the connection
+        and a task still running holds the current one, that checkout is left with its holder.
+        ``connection()`` blocks name their exact checkout."""
+    def connection(self, *, budget: Budget | None = None) -> AbstractAsyncContextManager[_C]:
+        """``async with pool.connection() as conn:``: a connection for the block."""
+    async def drain(self, timeout: float = 10.0) -> list[_C]:
+        """Closes the pool: waiting callers fail with ``PoolClosed``, idle connections close,
+        checked-out ones as they come back, and after ``timeout`` whatever is still out is
+        closed; returns those (the connections still held then)."""
+    def resize(self, max_size: int) -> None:
+        """Changes ``max_size`` at run time (from the pool's event loop): growing serves
+        waiting callers at once, shrinking closes idle connections now and checked-out ones as
+        they come back."""
+    def metrics(self) -> PoolMetrics:
+        """The pool's numbers now."""
+    @property
+    def closed(self) -> bool:
+        """Whether a drain has finished."""
+    def on_event(self, callback: Callable[[PoolEvent], object]) -> Callable[[PoolEvent], object]:
+        """Calls ``callback`` for every event; usable as a decorator. Listener errors are
+        logged, never raised."""
+    def on_leak(
+        self, callback: Callable[[LeakSuspected | LeakReturned], object]
+    ) -> Callable[[LeakSuspected | LeakReturned], object]:
+        """Calls ``callback`` for leak reports (with the stack where the connection was
+        acquired)."""
+    def on_breaker(
+        self, callback: Callable[[StateChange], object]
+    ) -> Callable[[StateChange], object]:
+        """Calls ``callback`` when the breaker guarding connection attempts changes state."""
+    def on_connect_failed(
+        self, callback: Callable[[ConnectAttemptFailed], object]
+    ) -> Callable[[ConnectAttemptFailed], object]:
+        """Calls ``callback`` for every failed connection attempt."""
+    def on_drained(self, callback: Callable[[Drained], object]) -> Callable[[Drained], object]:
+        """Calls ``callback`` when a drain finishes."""
+    async def __aenter__(self) -> Pool[_C]: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Drains the pool."""
+
+class SyncPool(Generic[_C]):
+    """A thread-safe connection pool for threaded code: the same engine, configuration, errors,
+    events and metrics as ``Pool``. Blocking waits release the GIL; ``create``, ``validate`` and
+    ``destroy`` run on daemon threads and one daemon timer thread serves the engine's deadlines
+    (none of them keeps the interpreter alive). A thread cannot be interrupted, so give
+    ``create`` a connect timeout of its own: the pool stops waiting at ``create_timeout`` and
+    closes what arrives late."""
+
+    def __init__(
+        self,
+        create: Callable[[], _C],
+        *,
+        destroy: Callable[[_C], object] | None = None,
+        validate: Callable[[_C], object] | None = None,
+        is_broken: Callable[[_C], object] | None = None,
+        max_size: int = 10,
+        min_idle: int = 0,
+        max_waiters: int = 1000,
+        acquire_timeout: float = 5.0,
+        create_timeout: float = 5.0,
+        idle_timeout: float | None = 600.0,
+        max_lifetime: float | None = 1800.0,
+        lifetime_jitter: float = 0.1,
+        validate_after: float | None = 0.5,
+        idle_order: IdleOrder = "lifo",
+        leak_threshold: float | None = None,
+        create_backoff_base: float = 0.05,
+        create_backoff_cap: float = 5.0,
+        breaker: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> None: ...
+    def acquire(self, *, budget: Budget | None = None) -> _C:
+        """A connection, blocking at most ``acquire_timeout`` (and no longer than ``budget``
+        allows) without holding the GIL."""
+    def release(self, conn: _C, broken: bool = False) -> None:
+        """Returns a connection from ``acquire``. Raises ``ConnectionNotCheckedOut`` for one not
+        checked out, and for a second release (as ``Pool.release``, by thread)."""
+    def connection(self, *, budget: Budget | None = None) -> AbstractContextManager[_C]:
+        """``with pool.connection() as conn:``: a connection for the block."""
+    def drain(self, timeout: float = 10.0) -> list[_C]:
+        """Closes the pool (see ``Pool.drain``), blocking until it is done."""
+    def resize(self, max_size: int) -> None:
+        """Changes ``max_size`` at run time."""
+    def metrics(self) -> PoolMetrics:
+        """The pool's numbers now."""
+    @property
+    def closed(self) -> bool:
+        """Whether a drain has finished."""
+    def on_event(self, callback: Callable[[PoolEvent], object]) -> Callable[[PoolEvent], object]:
+        """Calls ``callback`` for every event (on the thread that caused it)."""
+    def on_leak(
+        self, callback: Callable[[LeakSuspected | LeakReturned], object]
+    ) -> Callable[[LeakSuspected | LeakReturned], object]:
+        """Calls ``callback`` for leak reports."""
+    def on_breaker(
+        self, callback: Callable[[StateChange], object]
+    ) -> Callable[[StateChange], object]:
+        """Calls ``callback`` when the breaker guarding connection attempts changes state."""
+    def on_connect_failed(
+        self, callback: Callable[[ConnectAttemptFailed], object]
+    ) -> Callable[[ConnectAttemptFailed], object]:
+        """Calls ``callback`` for every failed connection attempt."""
+    def on_drained(self, callback: Callable[[Drained], object]) -> Callable[[Drained], object]:
+        """Calls ``callback`` when a drain finishes."""
+    def __enter__(self) -> SyncPool[_C]: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Drains the pool."""

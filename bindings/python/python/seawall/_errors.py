@@ -19,6 +19,13 @@ __all__ = [
     "BudgetExhausted",
     "RetryBudgetExhausted",
     "InvalidHeaderError",
+    "PoolError",
+    "PoolTimeout",
+    "PoolOverloaded",
+    "ConnectFailed",
+    "DatabaseUnavailable",
+    "PoolClosed",
+    "ConnectionNotCheckedOut",
 ]
 
 
@@ -190,6 +197,171 @@ class InvalidHeaderError(SeawallError, ValueError):
         self.header = header
         self.value = value
         self.reason = reason
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class PoolError(SeawallError):
+    """Base class of the reasons a pool could not give a connection: ``PoolTimeout``,
+    ``PoolOverloaded``, ``ConnectFailed``, ``DatabaseUnavailable``, ``PoolClosed``. (A caller's
+    budget too short to wait raises ``BudgetExhausted``, as everywhere else.)"""
+
+    message: str
+
+    def __init__(self, message: str) -> None:
+        # One argument only: ``PoolTimeout`` is also an ``OSError``, which reads two as
+        # ``(errno, strerror)``.
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class PoolTimeout(PoolError, TimeoutError):
+    """No connection became free within the acquire timeout (also a builtin ``TimeoutError``).
+
+    The numbers say why: ``in_use`` connections checked out, ``idle`` ones not (being checked,
+    say), ``waiting`` callers waiting (this one included), and ``oldest_checkout_age``, how long
+    the longest-held checkout had been out (seconds; ``None`` when nothing was out): a large one
+    points at a leak or a slow query rather than at the database. ``waited`` is how long this
+    caller waited.
+    """
+
+    waited: Optional[float]
+    in_use: Optional[int]
+    idle: Optional[int]
+    waiting: Optional[int]
+    oldest_checkout_age: Optional[float]
+
+    def __init__(
+        self,
+        message: str = "timed out waiting for a connection",
+        waited: Optional[float] = None,
+        in_use: Optional[int] = None,
+        idle: Optional[int] = None,
+        waiting: Optional[int] = None,
+        oldest_checkout_age: Optional[float] = None,
+    ) -> None:
+        super().__init__(message)
+        self.waited = waited
+        self.in_use = in_use
+        self.idle = idle
+        self.waiting = waiting
+        self.oldest_checkout_age = oldest_checkout_age
+
+    def __reduce__(self) -> Any:
+        # ``OSError.__reduce__`` would rebuild from ``args`` alone and lose the numbers.
+        return (
+            type(self),
+            (
+                self.message,
+                self.waited,
+                self.in_use,
+                self.idle,
+                self.waiting,
+                self.oldest_checkout_age,
+            ),
+        )
+
+
+class PoolOverloaded(PoolError):
+    """The pool's wait queue is full (``max_waiters`` callers already waiting): failing at once
+    beats piling up. ``waiting`` and ``max_waiters`` are the numbers."""
+
+    waiting: Optional[int]
+    max_waiters: Optional[int]
+
+    def __init__(
+        self,
+        message: str = "pool overloaded",
+        waiting: Optional[int] = None,
+        max_waiters: Optional[int] = None,
+    ) -> None:
+        super().__init__(message)
+        self.waiting = waiting
+        self.max_waiters = max_waiters
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.message, self.waiting, self.max_waiters))
+
+
+class ConnectFailed(PoolError):
+    """Connection attempts kept failing while the caller waited, until its wait ended.
+
+    ``cause`` is the last attempt's exception (also the ``__cause__``) when the pool saw it,
+    ``error`` its text and ``attempts`` the failed attempts in a row.
+    """
+
+    error: Optional[str]
+    attempts: Optional[int]
+    cause: Optional[BaseException]
+
+    def __init__(
+        self,
+        message: str = "could not connect",
+        error: Optional[str] = None,
+        attempts: Optional[int] = None,
+        cause: Optional[BaseException] = None,
+    ) -> None:
+        super().__init__(message)
+        self.error = error
+        self.attempts = attempts
+        self.cause = cause
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.message, self.error, self.attempts, None))
+
+
+class DatabaseUnavailable(PoolError):
+    """The breaker guarding the pool's connection attempts is open: the database is known to be
+    down, so the pool fails at once instead of making the caller wait, and makes no connection
+    attempt until the breaker lets a probe through.
+
+    ``retry_after`` is the time in seconds until the next probe, when known; ``last_error`` the
+    text of the last failed attempt and ``cause`` its exception (also the ``__cause__``) when the
+    pool saw it.
+    """
+
+    retry_after: Optional[float]
+    last_error: Optional[str]
+    cause: Optional[BaseException]
+
+    def __init__(
+        self,
+        message: str = "database unavailable",
+        retry_after: Optional[float] = None,
+        last_error: Optional[str] = None,
+        cause: Optional[BaseException] = None,
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.last_error = last_error
+        self.cause = cause
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.message, self.retry_after, self.last_error, None))
+
+
+class PoolClosed(PoolError):
+    """The pool is draining or closed: it hands out no more connections."""
+
+    def __init__(self, message: str = "pool is closed") -> None:
+        super().__init__(message)
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.message,))
+
+
+class ConnectionNotCheckedOut(SeawallError, ValueError):
+    """``release`` was given a connection this pool does not have checked out: it was already
+    returned (a second release), or it never came from this pool. Nothing was changed, and in
+    particular a checkout someone else now holds was left with them (a ``ValueError``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
     def __str__(self) -> str:
         return self.message

@@ -8,6 +8,7 @@ from typing import Any, Literal, final
 __all__ = [
     "Breaker",
     "Budget",
+    "PoolCore",
     "RetryBudget",
     "RetryConfig",
     "RetryLoop",
@@ -15,6 +16,7 @@ __all__ = [
     "budget_defaults",
     "check_timeout",
     "defaults",
+    "pool_defaults",
     "retry_defaults",
 ]
 
@@ -210,3 +212,89 @@ class RetryLoop:
         self, now: float, retry_budget_now: float | None, retry_after: object
     ) -> tuple[bool, float | None, str | None]:
         """``(retry, delay, reason)``."""
+
+@final
+class PoolCore:
+    """The connection pool's engine, behind a lock. Methods that let the engine ask for
+    something return ``(result, actions, events, next_timeout)``."""
+
+    def __new__(
+        cls,
+        *,
+        max_size: object,
+        min_idle: object,
+        max_waiters: object,
+        acquire_timeout: object,
+        create_timeout: object,
+        idle_timeout: object,
+        max_lifetime: object,
+        lifetime_jitter: object,
+        validate_after: object,
+        idle_order: object,
+        leak_threshold: object,
+        create_backoff_base: object,
+        create_backoff_cap: object,
+        breaker: object,
+        seed: object,
+    ) -> PoolCore:
+        """Validates the configuration and builds an empty pool."""
+    @property
+    def acquire_timeout(self) -> float:
+        """The longest an acquire waits."""
+    @property
+    def leak_threshold(self) -> float | None:
+        """The leak threshold, or ``None``."""
+    def config(self) -> dict[str, Any]:
+        """The configuration in force, in seconds, keyed by keyword."""
+    def acquire(
+        self, now: float, budget: Budget | None = None, budget_now: float | None = None
+    ) -> tuple[
+        int, Any, int, list[tuple[Any, ...]] | None, list[tuple[Any, ...]] | None, float | None
+    ]:
+        """``(code, a, b, actions, events, next_timeout)``: 0 ready (slot, checkout), 1 wait
+        (waiter), 2 error (an exception instance)."""
+    def release(
+        self, slot: int, checkout: int, broken: bool, now: float
+    ) -> tuple[bool, list[tuple[Any, ...]] | None, list[tuple[Any, ...]] | None, float | None]:
+        """Returns a checkout; ``False`` when refused."""
+    def cancel(
+        self, waiter: int, now: float
+    ) -> tuple[bool, list[tuple[Any, ...]] | None, list[tuple[Any, ...]] | None, float | None]:
+        """The waiter gave up; ``False`` when it was already served or failed."""
+    def handle_created(
+        self, slot: int, now: float
+    ) -> tuple[None, list[tuple[Any, ...]] | None, list[tuple[Any, ...]] | None, float | None]:
+        """The create for ``slot`` succeeded."""
+    def handle_create_failed(
+        self, slot: int, error: str, now: float
+    ) -> tuple[None, list[tuple[Any, ...]] | None, list[tuple[Any, ...]] | None, float | None]:
+        """The create for ``slot`` failed."""
+    def handle_validated(
+        self, slot: int, ok: bool, now: float
+    ) -> tuple[None, list[tuple[Any, ...]] | None, list[tuple[Any, ...]] | None, float | None]:
+        """The validation of ``slot`` finished."""
+    def handle_timeout(
+        self, now: float
+    ) -> tuple[None, list[tuple[Any, ...]] | None, list[tuple[Any, ...]] | None, float | None]:
+        """The timer fired."""
+    def drain(
+        self, now: float, deadline: float
+    ) -> tuple[None, list[tuple[Any, ...]] | None, list[tuple[Any, ...]] | None, float | None]:
+        """Starts draining."""
+    def resize(
+        self, max_size: object, now: float
+    ) -> tuple[None, list[tuple[Any, ...]] | None, list[tuple[Any, ...]] | None, float | None]:
+        """Changes ``max_size``."""
+    def poll_timeout(self) -> float | None:
+        """When the engine next wants ``handle_timeout``."""
+    def is_closed(self) -> bool:
+        """Whether the drain has finished."""
+    def metrics(
+        self, now: float
+    ) -> tuple[
+        dict[str, Any], list[tuple[Any, ...]] | None, list[tuple[Any, ...]] | None, float | None
+    ]:
+        """The numbers at ``now``."""
+
+def pool_defaults() -> dict[str, Any]:
+    """The core's pool defaults, in seconds, keyed by keyword."""

@@ -32,3 +32,23 @@ RetryPolicy(3)  # type: ignore[call-arg]
 retry(max_atempts=3)  # type: ignore[call-overload]
 CallPolicy(retry=3)  # type: ignore[arg-type]
 TimeoutPolicy.set_global(None)  # type: ignore[arg-type]
+
+from seawall import Lease, Pool, PoolEngine, SyncPool  # noqa: E402
+
+
+def make() -> int:
+    return 1
+
+
+async def amake() -> str:
+    return ""
+
+
+Pool(make)  # type: ignore[arg-type]
+Pool(amake, idle_order="random")  # type: ignore[arg-type]
+Pool(amake, max_size="10")  # type: ignore[arg-type]
+Pool(amake, max_waiters=None)  # type: ignore[arg-type]
+SyncPool(make, breaker=5)  # type: ignore[arg-type]
+SyncPool(make).release("not an int")  # type: ignore[arg-type]
+PoolEngine(max_size=2).acquire(now=0.0, budget=1.0)  # type: ignore[arg-type]
+PoolEngine().release(Lease(1, 2), now=0.0)  # type: ignore[call-arg]

@@ -4,7 +4,7 @@ shipped stubs are checked for what they promise, and mistakes are caught as erro
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Literal, Optional
 
 from typing_extensions import assert_type
 
@@ -262,3 +262,169 @@ async def composed() -> None:
         await guarded(2)
     except RetryBudgetExhausted as e:
         assert_type(e.attempts, Optional[int])
+
+
+# -- connection pools ---------------------------------------------------------------------------
+
+from seawall import (  # noqa: E402
+    ConnectAttemptFailed,
+    ConnectFailed,
+    ConnectionNotCheckedOut,
+    CreateAction,
+    DatabaseUnavailable,
+    DestroyAction,
+    Drained,
+    FailAction,
+    HandAction,
+    Histogram,
+    IdleOrder,
+    LeakReturned,
+    LeakSuspected,
+    Lease,
+    Pool,
+    PoolAction,
+    PoolClosed,
+    PoolEngine,
+    PoolError,
+    PoolEvent,
+    PoolMetrics,
+    PoolOverloaded,
+    PoolTimeout,
+    SyncPool,
+    ValidateAction,
+    Waiter,
+)
+
+
+class Connection:
+    async def execute(self, query: str) -> None: ...
+    def close(self) -> None: ...
+
+
+async def connect() -> Connection:
+    return Connection()
+
+
+async def check(conn: Connection) -> bool:
+    await conn.execute("SELECT 1")
+    return True
+
+
+order: IdleOrder = "fifo"
+pool = Pool(
+    connect,
+    validate=check,
+    destroy=lambda c: c.close(),
+    is_broken=lambda c: False,
+    max_size=20,
+    min_idle=2,
+    max_waiters=100,
+    acquire_timeout=2.0,
+    create_timeout=3.0,
+    idle_timeout=None,
+    max_lifetime=3600.0,
+    lifetime_jitter=0.2,
+    validate_after=1.0,
+    idle_order=order,
+    leak_threshold=30.0,
+    create_backoff_base=0.1,
+    create_backoff_cap=10.0,
+    breaker={"consecutive_failures": 3, "open_duration": 10.0, "half_open_calls": 1},
+    seed=7,
+)
+assert_type(pool, Pool[Connection])
+
+
+@pool.on_leak
+def report_leak(event: LeakSuspected | LeakReturned) -> None:
+    assert_type(event.stack, Optional[str])
+
+
+@pool.on_event
+def report(event: PoolEvent) -> None:
+    if isinstance(event, ConnectAttemptFailed):
+        assert_type(event.cause, Optional[BaseException])
+    elif isinstance(event, Drained):
+        assert_type(event.still_held, tuple[Any, ...])
+
+
+pool.on_breaker(lambda change: print(change.to_state))
+pool.on_connect_failed(lambda failure: print(failure.attempts))
+pool.on_drained(lambda drained: print(drained.still_held))
+
+
+async def use_pool() -> None:
+    async with pool.connection(budget=Budget(1.0)) as conn:
+        assert_type(conn, Connection)
+        await conn.execute("SELECT 1")
+    conn = await pool.acquire()
+    pool.release(conn, broken=True)
+    try:
+        await pool.acquire()
+    except DatabaseUnavailable as e:
+        assert_type(e.retry_after, Optional[float])
+        assert_type(e.cause, Optional[BaseException])
+    except PoolTimeout as e:
+        assert_type(e.oldest_checkout_age, Optional[float])
+        assert_type(e.in_use, Optional[int])
+    except PoolOverloaded as e:
+        assert_type(e.max_waiters, Optional[int])
+    except ConnectFailed as e:
+        assert_type(e.attempts, Optional[int])
+    except PoolClosed:
+        pass
+    except PoolError as e:
+        assert_type(e.message, str)
+    try:
+        pool.release(conn)
+    except ConnectionNotCheckedOut as e:
+        assert isinstance(e, ValueError)
+    pool.resize(5)
+    metrics = pool.metrics()
+    assert_type(metrics, PoolMetrics)
+    assert_type(metrics.wait_time, Histogram)
+    assert_type(metrics.wait_time.p99, float)
+    assert_type(metrics.oldest_checkout_age, Optional[float])
+    held = await pool.drain(timeout=2.0)
+    assert_type(held, list[Connection])
+    assert_type(pool.closed, bool)
+    async with Pool(connect) as other:
+        assert_type(other, Pool[Connection])
+
+
+sync_pool = SyncPool(lambda: Connection(), max_size=4, validate=lambda c: True)
+assert_type(sync_pool, SyncPool[Connection])
+with sync_pool.connection() as sync_conn:
+    assert_type(sync_conn, Connection)
+assert_type(sync_pool.acquire(budget=Budget(1.0)), Connection)
+assert_type(sync_pool.drain(), list[Connection])
+with SyncPool(lambda: Connection()) as sp:
+    assert_type(sp, SyncPool[Connection])
+
+engine = PoolEngine(max_size=2, seed=1)
+engine.handle_timeout(0.0)
+got = engine.acquire(0.0, Budget(1.0))
+if isinstance(got, Lease):
+    assert_type(engine.release(got, False, 0.1), bool)
+else:
+    assert_type(got, Waiter)
+    assert_type(engine.cancel(got, 0.1), bool)
+action: Optional[PoolAction] = engine.poll_action()
+if isinstance(action, CreateAction):
+    engine.handle_created(action.slot, 0.2)
+elif isinstance(action, ValidateAction):
+    engine.handle_validated(action.slot, True, 0.2)
+elif isinstance(action, DestroyAction):
+    assert_type(action.reason, Literal[
+        "broken", "invalid", "idle_timeout", "expired", "resized", "closed",
+        "create_timed_out", "stale",
+    ])
+elif isinstance(action, HandAction):
+    assert_type(action.lease, Lease)
+elif isinstance(action, FailAction):
+    assert_type(action.error, SeawallError)
+assert_type(engine.poll_timeout(), Optional[float])
+assert_type(engine.poll_event(), Optional[PoolEvent])
+assert_type(engine.metrics(0.3), PoolMetrics)
+engine.drain(0.3, 1.0)
+assert_type(engine.is_closed, bool)
