@@ -319,13 +319,16 @@ fn check_percent(field: &'static str, v: f64) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The allowed range of each count field (breaker and retry), in one place so that [`count_from_f64`] reports the
+/// The allowed range of each count field (breaker, retry and pool), in one place so that [`count_from_f64`] reports the
 /// same range as [`BreakerConfigBuilder::build`] for values too large for a `u32`.
 fn count_range(field: &str) -> (u32, u32, &'static str) {
     match field {
         "window.buckets" => (1, MAX_BUCKETS, "an integer in [1, 10000]"),
         "half_open_calls" => (1, MAX_HALF_OPEN_CALLS, "an integer in [1, 10000]"),
         "max_attempts" => (1, crate::retry::MAX_ATTEMPTS, "an integer in [1, 100]"),
+        "max_size" => (1, crate::pool::MAX_POOL_SIZE, "an integer in [1, 10000]"),
+        "min_idle" => (0, crate::pool::MAX_POOL_SIZE, "an integer between 0 and max_size"),
+        "max_waiters" => (0, crate::pool::MAX_WAITERS, "an integer in [0, 1000000]"),
         _ => (1, MAX_COUNT, "an integer in [1, 1000000]"),
     }
 }

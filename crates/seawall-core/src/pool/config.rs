@@ -131,6 +131,18 @@ impl PoolConfig {
     pub fn breaker(&self) -> &BreakerConfig {
         &self.breaker
     }
+    /// First wait after a failed connection attempt.
+    pub fn create_backoff_base(&self) -> Duration {
+        self.create_backoff_base
+    }
+    /// Longest wait between failed connection attempts.
+    pub fn create_backoff_cap(&self) -> Duration {
+        self.create_backoff_cap
+    }
+    /// Seed of the jitter generator, if fixed.
+    pub fn seed(&self) -> Option<u64> {
+        self.seed
+    }
 }
 
 /// Builds a [`PoolConfig`]; [`build`](Self::build) validates every field.
