@@ -327,7 +327,11 @@ fn count_range(field: &str) -> (u32, u32, &'static str) {
         "half_open_calls" => (1, MAX_HALF_OPEN_CALLS, "an integer in [1, 10000]"),
         "max_attempts" => (1, crate::retry::MAX_ATTEMPTS, "an integer in [1, 100]"),
         "max_size" => (1, crate::pool::MAX_POOL_SIZE, "an integer in [1, 10000]"),
-        "min_idle" => (0, crate::pool::MAX_POOL_SIZE, "an integer between 0 and max_size"),
+        "min_idle" => (
+            0,
+            crate::pool::MAX_POOL_SIZE,
+            "an integer between 0 and max_size",
+        ),
         "max_waiters" => (0, crate::pool::MAX_WAITERS, "an integer in [0, 1000000]"),
         _ => (1, MAX_COUNT, "an integer in [1, 1000000]"),
     }
