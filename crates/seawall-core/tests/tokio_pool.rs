@@ -155,3 +155,47 @@ async fn a_cancelled_wait_loses_nothing_and_drain_closes_everything() {
     assert_eq!(db.open.load(Ordering::SeqCst), 0, "nothing left open");
     assert!(matches!(pool.get().await, Err(PoolError::Closed)));
 }
+
+#[tokio::test]
+async fn a_leaked_checkout_is_reported_with_where_it_was_taken() {
+    let db = Arc::new(FakeDb::default());
+    let config = PoolConfig::builder()
+        .max_size(1)
+        .leak_threshold(Some(Duration::from_millis(30)))
+        .build()
+        .expect("valid");
+    let pool = Pool::new(FakeManager(Arc::clone(&db)), config);
+    let reports: Arc<parking_lot::Mutex<Vec<(String, String)>>> = Arc::default();
+    let sink = Arc::clone(&reports);
+    pool.on_event(move |event, acquired_at| {
+        let kind = match event {
+            seawall_core::pool::PoolEvent::LeakSuspected { .. } => "suspected",
+            seawall_core::pool::PoolEvent::LeakReturned { .. } => "returned",
+            _ => return,
+        };
+        let at = acquired_at.map(|b| b.to_string()).unwrap_or_default();
+        sink.lock().push((kind.to_owned(), at));
+    });
+    let held = take_and_forget_to_return(&pool).await;
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    drop(held);
+    let reports = reports.lock();
+    assert_eq!(
+        reports.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        ["suspected", "returned"]
+    );
+    for (_, at) in reports.iter() {
+        assert!(
+            at.contains("take_and_forget_to_return"),
+            "the report names the code that took the connection:\n{at}"
+        );
+    }
+}
+
+/// A function whose name the leak report must show.
+#[inline(never)]
+async fn take_and_forget_to_return(
+    pool: &Pool<FakeManager>,
+) -> seawall_core::pool::Pooled<FakeManager> {
+    pool.get().await.expect("a connection")
+}

@@ -4,6 +4,7 @@
 //! destroys, waking waiters) and keeps one timer task per pool for `poll_timeout`. The lock
 //! around the engine and the connection map is never held across an `.await`.
 
+use std::backtrace::Backtrace;
 use std::collections::HashMap;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
@@ -41,13 +42,16 @@ pub trait Manager: Send + Sync + 'static {
     }
 }
 
-type Listener = Arc<dyn Fn(&PoolEvent) + Send + Sync>;
+type Listener = Arc<dyn Fn(&PoolEvent, Option<&Backtrace>) + Send + Sync>;
 
 struct State<M: Manager> {
     core: PoolCore,
     /// Connections not checked out: idle, or being validated (taken out while it runs).
     conns: HashMap<u64, M::Connection>,
     waiters: HashMap<u64, oneshot::Sender<Result<Lease, PoolError>>>,
+    /// Where each checkout was taken, by slot: captured only when leaks are reported
+    /// (`leak_threshold` is set), since a backtrace costs microseconds.
+    acquired_at: HashMap<u64, Arc<Backtrace>>,
 }
 
 struct Shared<M: Manager> {
@@ -86,6 +90,7 @@ impl<M: Manager> Pool<M> {
                 core: PoolCore::new(config),
                 conns: HashMap::new(),
                 waiters: HashMap::new(),
+                acquired_at: HashMap::new(),
             }),
             timer: Arc::new(Notify::new()),
             listeners: Mutex::new(Vec::new()),
@@ -135,12 +140,15 @@ impl<M: Manager> Pool<M> {
                 r?
             }
         };
-        let conn = self
-            .shared
-            .state
-            .lock()
-            .conns
-            .remove(&lease.slot().as_u64());
+        let conn = {
+            let mut st = self.shared.state.lock();
+            let slot = lease.slot().as_u64();
+            if st.core.config().leak_threshold().is_some() {
+                st.acquired_at
+                    .insert(slot, Arc::new(Backtrace::force_capture()));
+            }
+            st.conns.remove(&slot)
+        };
         match conn {
             Some(conn) => Ok(Pooled {
                 shared: Arc::clone(&self.shared),
@@ -154,8 +162,13 @@ impl<M: Manager> Pool<M> {
     }
 
     /// Calls `listener` for leak reports, breaker changes, connect failures and the end of a
-    /// drain. Listeners run on the task that caused the event; keep them short.
-    pub fn on_event(&self, listener: impl Fn(&PoolEvent) + Send + Sync + 'static) {
+    /// drain. For leak reports the second argument is where the connection was checked out (a
+    /// backtrace, captured when `leak_threshold` is set). Listeners run on the task that caused
+    /// the event; keep them short.
+    pub fn on_event(
+        &self,
+        listener: impl Fn(&PoolEvent, Option<&Backtrace>) + Send + Sync + 'static,
+    ) {
         self.shared.listeners.lock().push(Arc::new(listener));
     }
 
@@ -178,7 +191,7 @@ impl<M: Manager> Pool<M> {
     pub async fn drain(&self, timeout: Duration) -> Vec<super::SlotId> {
         let (tx, rx) = oneshot::channel();
         let tx = Mutex::new(Some(tx));
-        self.on_event(move |e| {
+        self.on_event(move |e, _| {
             if let PoolEvent::Drained { still_held } = e
                 && let Some(tx) = tx.lock().take()
             {
@@ -297,8 +310,15 @@ impl<M: Manager> Shared<M> {
         if !events.is_empty() {
             let listeners = self.listeners.lock().clone();
             for e in &events {
+                let at = match e {
+                    PoolEvent::LeakSuspected { slot, .. }
+                    | PoolEvent::LeakReturned { slot, .. } => {
+                        st.acquired_at.get(&slot.as_u64()).cloned()
+                    }
+                    _ => None,
+                };
                 for l in &listeners {
-                    l(e);
+                    l(e, at.as_deref());
                 }
             }
         }
@@ -392,6 +412,8 @@ impl<M: Manager> Drop for Pooled<M> {
             tokio::spawn(async move { shared.manager.destroy(conn).await });
         }
         self.shared.process(&mut st);
+        // After `process`, so a `LeakReturned` event still names where the checkout was taken.
+        st.acquired_at.remove(&slot);
         drop(st);
         self.shared.timer.notify_one();
     }
