@@ -1260,6 +1260,11 @@ export declare class PoolEngine {
   handleCreateFailed(slot: number, error: string, nowMs: number): void
   /** The validation of `slot` finished. */
   handleValidated(slot: number, ok: boolean, nowMs: number): void
+  /**
+   * The connection of `slot` is dead (its client reported an error): closed at once if idle,
+   * failed if being validated, closed when it comes back if checked out.
+   */
+  handleBroken(slot: number, nowMs: number): void
   /** The timer fired. Call it once at start too: it opens the `minIdle` connections. */
   handleTimeout(nowMs: number): void
   /** Starts draining; whatever is still out at `deadlineMs` is closed and reported in a `drained` event. */

@@ -146,7 +146,7 @@ function checkLease(lease) {
  * The pool engine, sans-IO: the same decisions as `Pool` and as Seawall's Rust and Python pools,
  * with the I/O left to the caller. Drive it like this: call a command (`acquire`, `release`,
  * `cancel`, `drain`, `resize`) or report what happened (`handleCreated`, `handleCreateFailed`,
- * `handleValidated`, `handleTimeout`), then perform every `pollAction()` until it returns null,
+ * `handleValidated`, `handleBroken`, `handleTimeout`), then perform every `pollAction()` until it returns null,
  * tell operators about every `pollEvent()`, and arm one timer for `pollTimeout()`.
  */
 class PoolEngine {
@@ -226,6 +226,16 @@ class PoolEngine {
     checkBoolean('ok', ok)
     checkMillis('nowMs', nowMs)
     native.poolHandleValidated(this.#slot, slot, ok, nowMs)
+  }
+
+  /**
+   * The connection of `slot` is dead (its client reported an error): closed at once if idle,
+   * failed if being validated, closed when it comes back if checked out.
+   */
+  handleBroken(slot, nowMs) {
+    checkId('slot', slot)
+    checkMillis('nowMs', nowMs)
+    native.poolHandleBroken(this.#slot, slot, nowMs)
   }
 
   /** The timer fired: applies every decision due at `nowMs`. */

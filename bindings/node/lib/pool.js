@@ -113,16 +113,21 @@ class Slot {
 class CreateContext {
   #slot
 
-  /** @param {Slot} slot */
-  constructor(slot) {
+  /**
+   * @param {Slot} slot
+   * @param {() => void} reportBroken tells the engine, once the connection exists
+   */
+  constructor(slot, reportBroken) {
     this.#slot = slot
     /**
-     * The connection is unusable (its socket died, say): a checkout of it ends as broken, and a
-     * validation of it fails. Bound, so that it can be passed around (`client.on('error', …)`)
-     * or destructured.
+     * The connection is unusable (its socket died, say): idle, it is closed at once and never
+     * handed out; checked out, its checkout ends as broken; being validated, the check fails.
+     * Bound, so that it can be passed around (`client.on('error', …)`) or destructured.
      */
     this.markBroken = () => {
+      if (slot.broken) return
       slot.broken = true
+      reportBroken()
     }
   }
 
@@ -600,7 +605,7 @@ class Pool {
     this.#conns.set(id, slot)
     let result
     try {
-      result = this.#create(new CreateContext(slot))
+      result = this.#create(new CreateContext(slot, () => this.#reportBroken(slot)))
     } catch (error) {
       result = Promise.reject(error)
     }
@@ -608,6 +613,12 @@ class Pool {
       (conn) => this.#guard(() => this.#created(slot, conn)),
       (error) => this.#guard(() => this.#createFailed(slot, error)),
     )
+  }
+
+  /** Tells the engine a created connection died; a create still under way learns it in #created. */
+  #reportBroken(slot) {
+    if (this.#conns.get(slot.id) !== slot || slot.state !== READY) return
+    this.#guard(() => this.#bits(native.poolHandleBroken(this.#slot, slot.id, this.#now())))
   }
 
   #guard(f) {
@@ -621,6 +632,12 @@ class Pool {
   #created(slot, conn) {
     if (conn === null || (typeof conn !== 'object' && typeof conn !== 'function')) {
       this.#createFailed(slot, new TypeError(`create() must resolve to the connection (an object), got ${typeName(conn)}`))
+      return
+    }
+    if (slot.broken && !slot.abandoned) {
+      // Its socket died during the handshake: a failed attempt, and never handed out.
+      this.#close(conn)
+      this.#createFailed(slot, new Error('the connection was reported broken before it was ready'))
       return
     }
     slot.conn = conn

@@ -378,6 +378,18 @@ pub fn pool_handle_validated(
     })
 }
 
+/// The connection of `connSlot` is dead (its client reported an error): closed at once if idle,
+/// when it comes back if checked out.
+#[napi(catch_unwind)]
+pub fn pool_handle_broken(env: Env, pool: u32, conn_slot: f64, now_ms: f64) -> napi::Result<u32> {
+    let now = timestamp(&env, now_ms)?;
+    let slot = SlotId::from_u64(id(&env, "slot", conn_slot)?);
+    with_pool(&env, pool, |e| {
+        e.core.handle_broken(slot, now);
+        e.sync()
+    })
+}
+
 /// Applies every timer decision due at `nowMs`.
 #[napi(catch_unwind)]
 pub fn pool_handle_timeout(env: Env, pool: u32, now_ms: f64) -> napi::Result<u32> {

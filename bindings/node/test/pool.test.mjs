@@ -451,6 +451,19 @@ describe('broken connections and validation', () => {
     assert.deepEqual(db.closed, [1])
   })
 
+  test('an idle connection marked broken is closed at once and never handed out', async () => {
+    const db = new FakeDb()
+    const p = pool(db, { maxSize: 1, validateAfterMs: null })
+    p.release(await p.acquire())
+    // The client's socket dies while it sits idle (pg emits 'error').
+    db.contexts[0].markBroken()
+    await settle()
+    assert.deepEqual(db.closed, [1])
+    const c = await p.acquire()
+    assert.equal(db.contexts.length, 2, 'a fresh connection, not the dead one')
+    p.release(c)
+  })
+
   test('a connection idle longer than validateAfterMs is validated; a failed one is replaced', async () => {
     const clock = new ManualClock(0)
     const db = new FakeDb()

@@ -438,6 +438,20 @@ impl NativePool {
         reply(py, py.None(), batch)
     }
 
+    /// The connection of `slot` is dead: closed at once if idle, failed if being validated,
+    /// closed when it comes back if checked out. Returns `(known, actions, events,
+    /// next_timeout)`.
+    fn handle_broken<'py>(
+        &self,
+        py: Python<'py>,
+        slot: u64,
+        now: f64,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let t = timestamp(now)?;
+        let (known, batch) = self.with_core(|core| core.handle_broken(SlotId::from_u64(slot), t));
+        reply(py, known, batch)
+    }
+
     /// The timer fired (or the adapter wants the engine to look at the time). Returns `(None,
     /// actions, events, next_timeout)`.
     fn handle_timeout<'py>(&self, py: Python<'py>, now: f64) -> PyResult<Bound<'py, PyTuple>> {

@@ -173,3 +173,39 @@ def test_bad_arguments_are_refused_before_the_core() -> None:
         engine.resize("2", 0.0)  # type: ignore[arg-type]
     with pytest.raises(OverflowError):
         engine.handle_created(-1, 0.0)
+
+
+def test_handle_broken_closes_an_idle_connection_and_flags_a_checked_out_one() -> None:
+    engine = PoolEngine(max_size=2, validate_after=None, seed=1)
+    engine.handle_timeout(0.0)
+    first = engine.acquire(0.0)
+    second = engine.acquire(0.0)
+    creates = [a for a in _drain_actions(engine) if type(a).__name__ == "CreateAction"]
+    assert len(creates) == 2
+    for a in creates:
+        engine.handle_created(a.slot, 0.001)
+    hands = [a for a in _drain_actions(engine) if type(a).__name__ == "HandAction"]
+    assert len(hands) == 2
+    engine.release(hands[0].lease, False, 0.002)
+    _drain_actions(engine)
+    # Idle and reported dead: closed at once.
+    assert engine.handle_broken(hands[0].lease.slot, 0.003) is True
+    destroyed = [a for a in _drain_actions(engine) if type(a).__name__ == "DestroyAction"]
+    assert [(a.slot, a.reason) for a in destroyed] == [(hands[0].lease.slot, "broken")]
+    # Checked out and reported dead: closed when it comes back, even released as fine.
+    assert engine.handle_broken(hands[1].lease.slot, 0.004) is True
+    assert _drain_actions(engine) == []
+    engine.release(hands[1].lease, False, 0.005)
+    destroyed = [a for a in _drain_actions(engine) if type(a).__name__ == "DestroyAction"]
+    assert [(a.slot, a.reason) for a in destroyed] == [(hands[1].lease.slot, "broken")]
+    assert engine.handle_broken(hands[1].lease.slot, 0.006) is False
+    del first, second
+
+
+def _drain_actions(engine: PoolEngine) -> List[object]:
+    out: List[object] = []
+    while True:
+        a = engine.poll_action()
+        if a is None:
+            return out
+        out.append(a)

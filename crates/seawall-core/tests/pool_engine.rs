@@ -327,3 +327,39 @@ fn config_validation_names_fields() {
         .unwrap_err();
     assert_eq!(e.field, "lifetime_jitter");
 }
+
+#[test]
+fn a_connection_reported_dead_is_never_handed_out() {
+    let mut p = pool(config().validate_after(None));
+    wait(p.acquire(t(0), None));
+    wait(p.acquire(t(0), None));
+    let slots = creates(&actions(&mut p));
+    p.handle_created(slots[0], t(1));
+    p.handle_created(slots[1], t(1));
+    let leases = handed(&actions(&mut p));
+    // Idle and reported dead (its socket errored): closed at once.
+    p.release(leases[0].1, false, t(2));
+    assert!(p.handle_broken(slots[0], t(3)));
+    assert_eq!(
+        actions(&mut p),
+        vec![Action::Destroy {
+            slot: slots[0],
+            reason: DestroyReason::Broken
+        }]
+    );
+    // Checked out and reported dead: closed when it comes back, even released as fine.
+    assert!(p.handle_broken(slots[1], t(4)));
+    assert!(actions(&mut p).is_empty());
+    p.release(leases[1].1, false, t(5));
+    assert_eq!(
+        actions(&mut p),
+        vec![Action::Destroy {
+            slot: slots[1],
+            reason: DestroyReason::Broken
+        }]
+    );
+    assert!(!p.handle_broken(slots[1], t(6)), "unknown by now");
+    // The next caller gets a fresh connection, not a dead one.
+    wait(p.acquire(t(7), None));
+    assert_eq!(creates(&actions(&mut p)).len(), 1);
+}

@@ -1164,6 +1164,9 @@ class PoolEngine:
         """The create for ``slot`` failed with ``error``."""
     def handle_validated(self, slot: int, ok: bool, now: float) -> None:
         """The validation of ``slot`` finished."""
+    def handle_broken(self, slot: int, now: float) -> bool:
+        """The connection of ``slot`` is dead: closed at once if idle, failed if being
+        validated, closed when it comes back if checked out."""
     def handle_timeout(self, now: float) -> None:
         """Applies every timer decision due at ``now`` (also once at start)."""
     def drain(self, now: float, deadline: float) -> None:

@@ -273,6 +273,10 @@ class PoolCore:
         self, slot: int, ok: bool, now: float
     ) -> tuple[None, list[tuple[Any, ...]] | None, list[tuple[Any, ...]] | None, float | None]:
         """The validation of ``slot`` finished."""
+    def handle_broken(
+        self, slot: int, now: float
+    ) -> tuple[bool, list[tuple[Any, ...]] | None, list[tuple[Any, ...]] | None, float | None]:
+        """The connection of ``slot`` is dead."""
     def handle_timeout(
         self, now: float
     ) -> tuple[None, list[tuple[Any, ...]] | None, list[tuple[Any, ...]] | None, float | None]:

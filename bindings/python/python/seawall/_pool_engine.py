@@ -445,6 +445,12 @@ class PoolEngine:
         """The validation of ``slot`` finished."""
         self._reply(self._native.handle_validated(slot, bool(ok), _time("now", now)))
 
+    def handle_broken(self, slot: int, now: float) -> bool:
+        """The connection of ``slot`` is dead (its client reported an error): closed at once if
+        idle, failed if being validated, closed when it comes back if checked out. Returns
+        whether the engine knew the slot."""
+        return bool(self._reply(self._native.handle_broken(slot, _time("now", now))))
+
     def handle_timeout(self, now: float) -> None:
         """Applies every timer decision due at ``now`` (call it at ``poll_timeout()``, and once
         at start to open the ``min_idle`` connections)."""

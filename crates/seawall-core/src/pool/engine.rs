@@ -335,6 +335,8 @@ enum SlotState {
         since: Timestamp,
         leak_reported: bool,
         checkout: u64,
+        /// Reported dead while out ([`PoolCore::handle_broken`]): closed when it comes back.
+        broken: bool,
     },
 }
 
@@ -603,10 +605,12 @@ impl PoolCore {
             since,
             leak_reported,
             checkout,
+            broken: reported_broken,
         } = s.state
         else {
             return false;
         };
+        let broken = broken || reported_broken;
         if checkout != lease.checkout {
             return false;
         }
@@ -769,6 +773,28 @@ impl PoolCore {
         }
         self.dispatch(now);
         self.maybe_finish_drain(now);
+    }
+
+    /// The adapter learned that a connection is dead (a client's socket error event, say).
+    /// Idle, it is closed at once, so it is never handed out; being validated, the check fails;
+    /// checked out, it will be closed when it comes back, whatever the release says. Returns
+    /// whether the pool knew the slot.
+    pub fn handle_broken(&mut self, slot: SlotId, now: Timestamp) -> bool {
+        self.seen(now);
+        let Some(s) = self.slots.get_mut(&slot) else {
+            return false;
+        };
+        match &mut s.state {
+            SlotState::Idle { .. } => {
+                self.destroy(slot, DestroyReason::Broken);
+                self.dispatch(now);
+                self.maybe_finish_drain(now);
+            }
+            SlotState::Validating { .. } => self.handle_validated(slot, false, now),
+            SlotState::InUse { broken, .. } => *broken = true,
+            SlotState::Creating { .. } => return false,
+        }
+        true
     }
 
     /// Applies every timer decision due at `now`: waiter and create deadlines, idle timeouts,
@@ -1079,6 +1105,7 @@ impl PoolCore {
                 since: now,
                 leak_reported: false,
                 checkout,
+                broken: false,
             };
             self.in_use += 1;
             self.m.acquired += 1;
