@@ -25,10 +25,10 @@ pub use budget::{
 pub use error::NativePoolError;
 pub use pool::{
     NativeHistogram, NativePool, NativePoolEvent, NativePoolMetrics, pool_acquire, pool_cancel,
-    pool_checkout_of, pool_drain, pool_handle_create_failed, pool_handle_created,
-    pool_handle_timeout, pool_handle_validated, pool_is_closed, pool_metrics, pool_next_timeout,
-    pool_pending, pool_release, pool_resize, pool_take_actions, pool_take_error, pool_take_events,
-    pool_take_failures,
+    pool_checkout_of, pool_drain, pool_handle_broken, pool_handle_create_failed,
+    pool_handle_created, pool_handle_timeout, pool_handle_validated, pool_is_closed, pool_metrics,
+    pool_next_timeout, pool_pending, pool_release, pool_resize, pool_take_actions, pool_take_error,
+    pool_take_events, pool_take_failures,
 };
 pub use retry::{
     NativeRetryBudget, NativeRetryBudgetMetrics, NativeRetryConfig, retry_attempts, retry_begin,
