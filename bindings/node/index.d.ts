@@ -291,7 +291,11 @@ export declare class SeawallError extends Error {
   readonly code: string
 }
 
-/** The breaker rejected a call; the call was not made. */
+/**
+ * The breaker rejected a call; the call was not made. Built without stack frames: where it
+ * happened is the breaker's `name` and `reason`, and capturing a stack was most of a rejection's
+ * cost.
+ */
 export declare class BreakerOpenError extends SeawallError {
   constructor(reason: RejectionReason, retryAfterMs: number | null, breakerName?: string)
   readonly code: 'SEAWALL_BREAKER_OPEN'

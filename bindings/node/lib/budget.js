@@ -36,6 +36,8 @@ const INTERNAL = Symbol('seawall.internal')
 
 /** @type {(parts: { maxTimeoutNs: number, scale: number, minToStartNs: number }) => TimeoutPolicy} */
 let policyFromNative
+/** @type {TimeoutPolicy | undefined} the process-wide policy, as last read or set */
+let globalPolicy
 /** @type {(policy: TimeoutPolicy) => number} */
 let maxNsOf
 /** @type {(policy: TimeoutPolicy) => number} */
@@ -93,13 +95,16 @@ class TimeoutPolicy {
 
   /** The process-wide policy, used by every budget created without one. */
   static getGlobal() {
-    return policyFromNative(native.policyGlobal())
+    // Read once from the core and kept: in a Node process only setGlobal below replaces it, and
+    // reading it back for every new Budget was a third of a short budget's cost.
+    return (globalPolicy ??= policyFromNative(native.policyGlobal()))
   }
 
   /** Replaces the process-wide policy; budgets created before keep theirs. */
   static setGlobal(policy) {
     if (!(policy instanceof TimeoutPolicy)) throw argumentTypeError('policy', 'a TimeoutPolicy', policy)
     native.policySetGlobal(policy.#maxNs, policy.#scale, policy.#minNs)
+    globalPolicy = policy
   }
 
   toJSON() {
