@@ -383,21 +383,9 @@ pub fn retry_on_failure(
     )
 }
 
-/// A server's hint in ms. It is not a setting with a range but a fact about the server, so any
-/// length converts (infinity and lengths past `Duration::MAX` saturate: "not in this budget").
+/// A server's hint in ms, through the core's conversion (any length; NaN and negatives refused).
 fn retry_after(env: &Env, ms: f64) -> napi::Result<Duration> {
-    if ms.is_nan() || ms < 0.0 {
-        return Err(error::argument_error(
-            env,
-            &ConfigError {
-                field: "retry_after",
-                expected: "a non-negative number of milliseconds",
-                got: ms.to_string(),
-                kind: FieldKind::Duration,
-            },
-        ));
-    }
-    Ok(Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(Duration::MAX))
+    seawall_core::retry_after_from_millis(ms).map_err(|e| error::argument_error(env, &e))
 }
 
 /// A retry budget's numbers.

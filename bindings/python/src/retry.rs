@@ -21,7 +21,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use seawall_core::{
     Backoff, Budget, ConfigError, RetryBudget, RetryBudgetConfig, RetryConfig, RetryDecision,
-    RetryState, Timestamp,
+    RetryState, Timestamp, retry_after_from_secs,
 };
 
 use crate::budget::{NativeBudget, optional_timeout};
@@ -365,7 +365,12 @@ impl NativeRetryLoop {
         retry_budget_now: Option<f64>,
         retry_after: &Bound<'py, PyAny>,
     ) -> PyResult<(bool, Option<f64>, Option<Bound<'py, PyString>>)> {
-        let retry_after = optional_timeout(py, "retry_after", retry_after)?;
+        let retry_after = optional(retry_after)
+            .map(|v| {
+                let secs = convert::number(F, "retry_after", v)?;
+                retry_after_from_secs(secs).map_err(|e| config_error(py, F, &e))
+            })
+            .transpose()?;
         let now = timestamp(now)?;
         let rb_now = retry_budget_now.map(timestamp).transpose()?;
         let decision = match &self.retry_budget {

@@ -27,6 +27,6 @@ pub use call::{CallPolicy, Retryable, RunError, retry};
 pub use error::{ConfigError, FieldKind, SnapshotError};
 pub use retry::{
     Backoff, GiveUpReason, RetryBudget, RetryBudgetConfig, RetryBudgetCore, RetryConfig,
-    RetryDecision, RetryState,
+    RetryDecision, RetryState, retry_after_from_millis, retry_after_from_secs,
 };
 pub use time::{Clock, ManualClock, MonotonicClock, Timestamp};

@@ -34,10 +34,6 @@ from ._retry import RetryBudget, RetryLoop, RetryPolicy, _resolve_retry_budget, 
 
 __all__ = ["CallPolicy", "retry", "retry_call", "retry_call_async"]
 
-# The core's longest duration. A hint above it is beyond any budget: passing it on as 24 h lets
-# the core give up with ``retry_after_beyond_budget`` instead of refusing the number.
-_LONGEST_HINT = 86_400.0
-
 # What a CallPolicy given no RetryPolicy retries with: the core's defaults, as in Rust.
 _DEFAULT_RETRY = RetryPolicy()
 
@@ -62,11 +58,12 @@ def _hint(exc: BaseException) -> Optional[float]:
     try:
         seconds = float(value)
     except OverflowError:
-        # An integer beyond any float: beyond any budget too, unless it is negative.
-        return _LONGEST_HINT if value > 0 else None
+        # An integer beyond any float: beyond any budget too, unless it is negative. The core
+        # saturates infinite hints and gives up with ``retry_after_beyond_budget``.
+        return math.inf if value > 0 else None
     if not math.isfinite(seconds) or seconds < 0:
         return None
-    return min(seconds, _LONGEST_HINT)
+    return seconds
 
 
 def _attempt(

@@ -163,6 +163,30 @@ impl RetryConfig {
     }
 }
 
+/// A server's retry-after hint from a binding's number of seconds. A hint is not a setting with
+/// a range but a fact about the server, so any length converts: infinity and lengths past
+/// `Duration::MAX` saturate, and [`RetryState::on_failure`] then gives up with
+/// `retry_after_beyond_budget`. NaN and negatives are refused, naming `retry_after`.
+pub fn retry_after_from_secs(secs: f64) -> Result<Duration, ConfigError> {
+    if secs.is_nan() || secs < 0.0 {
+        return Err(ConfigError::new(
+            "retry_after",
+            FieldKind::Duration,
+            "a non-negative duration",
+            secs,
+        ));
+    }
+    Ok(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
+}
+
+/// [`retry_after_from_secs`] for a number of milliseconds.
+pub fn retry_after_from_millis(millis: f64) -> Result<Duration, ConfigError> {
+    retry_after_from_secs(millis / 1000.0).map_err(|e| ConfigError {
+        got: format!("{millis} ms"),
+        ..e
+    })
+}
+
 /// Why a call stopped retrying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GiveUpReason {
@@ -406,6 +430,18 @@ mod tests {
             }
         }
         assert_eq!(retried, 10, "10 % of 100 requests");
+    }
+
+    #[test]
+    fn retry_after_hints_saturate_instead_of_failing() {
+        assert_eq!(retry_after_from_secs(1.5), Ok(MS(1500)));
+        assert_eq!(retry_after_from_secs(f64::INFINITY), Ok(Duration::MAX));
+        assert_eq!(retry_after_from_millis(1e30), Ok(Duration::MAX));
+        assert_eq!(
+            retry_after_from_secs(f64::NAN).unwrap_err().field,
+            "retry_after"
+        );
+        assert!(retry_after_from_millis(-1.0).is_err());
     }
 
     #[test]
