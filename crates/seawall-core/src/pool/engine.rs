@@ -521,22 +521,17 @@ impl PoolCore {
     /// The error to fail fast with when the breaker guarding connection attempts is open and
     /// nothing idle can serve; `None` otherwise.
     fn unavailable_error(&mut self, now: Timestamp) -> Option<PoolError> {
-        match self.breaker.state(now) {
-            BreakerState::Open | BreakerState::ForcedOpen => {
-                self.forward_breaker_events();
-                Some(PoolError::DatabaseUnavailable {
-                    retry_after: self
-                        .breaker
-                        .open_until()
-                        .map(|u| u.saturating_duration_since(now)),
-                    last_error: self.last_create_error.clone(),
-                })
+        let state = self.breaker.state(now);
+        self.forward_breaker_events();
+        matches!(state, BreakerState::Open | BreakerState::ForcedOpen).then(|| {
+            PoolError::DatabaseUnavailable {
+                retry_after: self
+                    .breaker
+                    .open_until()
+                    .map(|u| u.saturating_duration_since(now)),
+                last_error: self.last_create_error.clone(),
             }
-            _ => {
-                self.forward_breaker_events();
-                None
-            }
-        }
+        })
     }
 
     fn enqueue(
