@@ -16,8 +16,8 @@ mod time;
 
 pub use breaker::{
     BackoffConfig, BreakerConfig, BreakerConfigBuilder, BreakerCore, BreakerMetrics, BreakerState,
-    CallError, CircuitBreaker, Event, Outcome, Permit, PermitTicket, Rejected, RejectionReason,
-    Snapshot, Transition, TransitionReason, WindowConfig,
+    CallError, CircuitBreaker, Event, FastAdmission, FastCounts, FastPath, Outcome, Permit,
+    PermitTicket, Rejected, RejectionReason, Snapshot, Transition, TransitionReason, WindowConfig,
 };
 pub use budget::{Budget, BudgetExhausted, HeaderError, TimeoutPolicy};
 #[cfg(feature = "tokio")]

@@ -146,6 +146,105 @@ fn shared_across_threads() {
     assert_eq!((m.permitted, m.successes, m.in_flight), (4_000, 4_000, 0));
 }
 
+/// Threads racing through the lock-free fast path and the locked path (failures, trips,
+/// half-open probes, forced states) lose no call: every counter adds up at the end.
+#[test]
+fn the_fast_path_loses_nothing_under_contention() {
+    let b = CircuitBreaker::new(
+        BreakerConfig::builder()
+            .count_window(20)
+            .minimum_calls(10)
+            .open_duration(Duration::from_millis(1))
+            .half_open_calls(2)
+            .build()
+            .expect("valid config"),
+    );
+    let threads: Vec<_> = (0..4u64)
+        .map(|id| {
+            let b = b.clone();
+            std::thread::spawn(move || {
+                let (mut ok, mut failed, mut ignored, mut rejected) = (0u64, 0u64, 0u64, 0u64);
+                for i in 0..50_000u64 {
+                    if id == 0 && i % 10_000 == 5_000 {
+                        b.force_open();
+                    } else if id == 0 && i % 10_000 == 5_100 {
+                        b.reset();
+                    }
+                    match b.try_acquire() {
+                        Ok(p) => match (i * 7 + id) % 29 {
+                            0 | 1 => {
+                                p.failure();
+                                failed += 1;
+                            }
+                            2 => {
+                                drop(p);
+                                ignored += 1;
+                            }
+                            _ => {
+                                p.success();
+                                ok += 1;
+                            }
+                        },
+                        Err(_) => rejected += 1,
+                    }
+                }
+                (ok, failed, ignored, rejected)
+            })
+        })
+        .collect();
+    let mut totals = (0, 0, 0, 0);
+    for t in threads {
+        let (ok, failed, ignored, rejected) = t.join().expect("no panic");
+        totals = (
+            totals.0 + ok,
+            totals.1 + failed,
+            totals.2 + ignored,
+            totals.3 + rejected,
+        );
+    }
+    let m = b.metrics();
+    assert_eq!(
+        (m.successes, m.failures, m.ignored, m.rejected, m.in_flight),
+        (totals.0, totals.1, totals.2, totals.3, 0)
+    );
+    assert_eq!(m.permitted, totals.0 + totals.1 + totals.2);
+    assert!(
+        m.times_opened >= 5,
+        "the forced opens alone: {}",
+        m.times_opened
+    );
+}
+
+#[test]
+fn a_success_on_the_fast_path_still_counts_and_a_failure_still_trips() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock);
+    for _ in 0..100 {
+        b.try_acquire().expect("closed").success();
+    }
+    let m = b.metrics();
+    assert_eq!((m.permitted, m.successes, m.in_flight), (100, 100, 0));
+    let held = b.try_acquire().expect("closed");
+    assert_eq!(b.metrics().in_flight, 1, "a fast admission is in flight");
+    // Two failures in a window of four reach the 50 % failure rate.
+    for _ in 0..2 {
+        b.try_acquire().expect("closed").failure();
+    }
+    assert_eq!(b.state(), BreakerState::Open);
+    // Admitted before the trip: its success is counted but decides nothing.
+    held.success();
+    let m = b.metrics();
+    assert_eq!((m.successes, m.failures, m.in_flight), (101, 2, 0));
+    let rejected = b.try_acquire().expect_err("open");
+    assert_eq!(rejected.reason, RejectionReason::Open);
+    assert_eq!(rejected.retry_after, Some(Duration::from_secs(10)));
+    clock.advance(Duration::from_secs(10));
+    assert!(
+        b.try_acquire().is_ok(),
+        "half-open at the end of the open duration"
+    );
+}
+
 #[test]
 fn snapshot_json_round_trip() {
     let clock = ManualClock::new();

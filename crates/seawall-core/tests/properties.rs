@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use seawall_core::{
-    BackoffConfig, BreakerConfig, BreakerCore, BreakerState, Outcome, PermitTicket, Timestamp,
+    BackoffConfig, BreakerConfig, BreakerCore, BreakerState, FastAdmission, FastCounts, Outcome,
+    PermitTicket, Rejected, RejectionReason, Timestamp,
 };
 
 #[derive(Debug, Clone)]
@@ -186,4 +187,171 @@ proptest! {
             }
         }
     }
+}
+
+/// A breaker driven the way the adapters drive it: decisions the core has published in its
+/// [`FastPath`] are replayed without it and counted, everything else goes to the core.
+struct FastDriven {
+    core: BreakerCore,
+    pending: FastCounts,
+}
+
+impl FastDriven {
+    fn locked(&mut self) -> &mut BreakerCore {
+        self.core.absorb_fast(std::mem::take(&mut self.pending));
+        &mut self.core
+    }
+
+    fn try_acquire(&mut self, t: Timestamp) -> Result<PermitTicket, Rejected> {
+        let fp = self.core.fast_path();
+        match fp.admission {
+            FastAdmission::Admit { counted } => {
+                self.pending.admitted += u64::from(counted);
+                Ok(PermitTicket::admitted_fast(fp.epoch, t, counted))
+            }
+            FastAdmission::RejectUntil { until } if t < until => {
+                self.pending.rejected += 1;
+                Err(Rejected {
+                    reason: RejectionReason::Open,
+                    retry_after: Some(until.saturating_duration_since(t)),
+                })
+            }
+            FastAdmission::Reject => {
+                self.pending.rejected += 1;
+                Err(Rejected {
+                    reason: RejectionReason::ForcedOpen,
+                    retry_after: None,
+                })
+            }
+            FastAdmission::RejectUntil { .. } | FastAdmission::AskCore => {
+                self.locked().try_acquire(t)
+            }
+        }
+    }
+
+    fn record(&mut self, ticket: PermitTicket, counted: bool, outcome: Outcome, t: Timestamp) {
+        let fp = self.core.fast_path();
+        if !counted {
+            return;
+        }
+        if outcome == Outcome::Success && fp.success_is_noop && ticket.epoch() == fp.epoch {
+            self.pending.succeeded += 1;
+        } else {
+            self.locked().record(ticket, outcome, t);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// The fast path replays only decisions the core would make: driven by it, a breaker admits
+    /// and rejects the same calls (same reasons, same retry-after), makes the same transitions
+    /// and reports the same metrics as a breaker asked every time.
+    #[test]
+    fn the_fast_path_decides_exactly_like_the_core(
+        config in config(),
+        ops in prop::collection::vec(op(), 1..300),
+    ) {
+        let mut reference = BreakerCore::new(config.clone());
+        let mut fast = FastDriven { core: BreakerCore::new(config), pending: FastCounts::default() };
+        let mut now = 0u64;
+        // (reference ticket, fast ticket, counted)
+        let mut held: Vec<(PermitTicket, PermitTicket, bool)> = Vec::new();
+        for op in ops {
+            let t = Timestamp::from_millis(now);
+            match op {
+                Op::Acquire => {
+                    let before = reference.state(t);
+                    let expected = reference.try_acquire(t);
+                    let got = fast.try_acquire(t);
+                    match (expected, got) {
+                        (Ok(r), Ok(f)) => held.push((r, f, before != BreakerState::Disabled)),
+                        (Err(r), Err(f)) => prop_assert_eq!(r, f),
+                        (r, f) => prop_assert!(false, "core said {r:?}, fast path said {f:?}"),
+                    }
+                }
+                Op::Record(i, outcome) => {
+                    if !held.is_empty() {
+                        let (r, f, counted) = held.swap_remove(i % held.len());
+                        reference.record(r, outcome, t);
+                        fast.record(f, counted, outcome, t);
+                    }
+                }
+                Op::Advance(ms) => now += ms,
+                Op::ForceOpen => { reference.force_open(t); fast.locked().force_open(t); }
+                Op::Disable => { reference.disable(t); fast.locked().disable(t); }
+                Op::MetricsOnly => { reference.metrics_only(t); fast.locked().metrics_only(t); }
+                Op::Reset => { reference.reset(t); fast.locked().reset(t); }
+                Op::SnapshotRestore => {
+                    let s = reference.snapshot(t);
+                    reference.restore(&s, t).expect("a snapshot restores into its own breaker");
+                    let core = fast.locked();
+                    let s = core.snapshot(t);
+                    core.restore(&s, t).expect("a snapshot restores into its own breaker");
+                }
+            }
+            let t = Timestamp::from_millis(now);
+            prop_assert_eq!(reference.metrics(t), fast.locked().metrics(t));
+            loop {
+                let (r, f) = (reference.poll_transition(), fast.core.poll_transition());
+                prop_assert_eq!(r, f);
+                if r.is_none() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_full_window_of_successes_makes_success_a_noop_and_a_failure_ends_it() {
+    let config = BreakerConfig::builder()
+        .count_window(4)
+        .minimum_calls(2)
+        .build()
+        .expect("valid");
+    let mut core = BreakerCore::new(config);
+    let t = Timestamp::ZERO;
+    for i in 0..4 {
+        assert!(
+            !core.fast_path().success_is_noop,
+            "window not full after {i} calls"
+        );
+        let p = core.try_acquire(t).expect("closed");
+        core.record(p, Outcome::Success, t);
+    }
+    let fp = core.fast_path();
+    assert!(fp.success_is_noop);
+    assert_eq!(fp.admission, FastAdmission::Admit { counted: true });
+    let p = core.try_acquire(t).expect("closed");
+    core.record(p, Outcome::Failure, t);
+    assert!(
+        !core.fast_path().success_is_noop,
+        "a failure is in the window"
+    );
+}
+
+#[test]
+fn an_open_breaker_publishes_when_it_stops_rejecting() {
+    let config = BreakerConfig::builder()
+        .count_window(2)
+        .minimum_calls(2)
+        .open_duration(Duration::from_secs(5))
+        .build()
+        .expect("valid");
+    let mut core = BreakerCore::new(config);
+    let t = Timestamp::from_millis(1_000);
+    for _ in 0..2 {
+        let p = core.try_acquire(t).expect("closed");
+        core.record(p, Outcome::Failure, t);
+    }
+    assert_eq!(
+        core.fast_path().admission,
+        FastAdmission::RejectUntil {
+            until: Timestamp::from_millis(6_000)
+        }
+    );
+    core.force_open(t);
+    assert_eq!(core.fast_path().admission, FastAdmission::Reject);
 }

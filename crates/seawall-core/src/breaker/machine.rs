@@ -180,6 +180,28 @@ impl PermitTicket {
         ((self.epoch << 1) | u64::from(self.counted), self.started)
     }
 
+    /// The ticket of a call the fast path admitted in `epoch` at `started` (see
+    /// [`FastPath`](super::FastPath)). Hand it to [`BreakerCore::record`] after
+    /// [`BreakerCore::absorb_fast`] has counted the admission.
+    pub fn admitted_fast(epoch: u64, started: Timestamp, counted: bool) -> Self {
+        PermitTicket {
+            epoch,
+            started,
+            counted,
+        }
+    }
+
+    /// The state instance that admitted the call.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Whether the call counts (false for calls admitted while disabled, whose outcome the
+    /// core ignores).
+    pub fn counted(&self) -> bool {
+        self.counted
+    }
+
     /// Rebuilds a ticket from [`to_raw`](Self::to_raw)'s parts.
     pub fn from_raw(token: u64, started: Timestamp) -> Self {
         PermitTicket {
@@ -320,6 +342,18 @@ impl BreakerCore {
     /// The configuration.
     pub fn config(&self) -> &BreakerConfig {
         &self.config
+    }
+
+    /// The current state instance: it changes on every transition and reset.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    pub(crate) fn add_fast_counts(&mut self, c: super::FastCounts) {
+        self.permitted += c.admitted;
+        self.successes += c.succeeded;
+        self.in_flight = (self.in_flight + c.admitted).saturating_sub(c.succeeded);
+        self.rejected += c.rejected;
     }
 
     /// Admits a call or says why not.

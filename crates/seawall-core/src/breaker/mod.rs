@@ -5,6 +5,7 @@
 //! adapter with a clock, RAII permits, `call` helpers and listeners.
 
 mod config;
+mod fast;
 mod machine;
 mod shared;
 mod snapshot;
@@ -16,6 +17,7 @@ pub use config::{
     MAX_HALF_OPEN_CALLS, MIN_DURATION, WindowConfig, count_from_f64, duration_from_millis,
     duration_from_secs,
 };
+pub use fast::{FastAdmission, FastCounts, FastPath};
 pub use machine::{
     BreakerCore, BreakerMetrics, BreakerState, Outcome, PermitTicket, Rejected, RejectionReason,
     Transition, TransitionReason,

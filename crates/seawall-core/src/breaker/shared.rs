@@ -2,16 +2,24 @@
 //!
 //! The lock is held only for the decision (a few dozen nanoseconds), never while the user's
 //! call runs, and listeners are called after it is released so they may use the breaker.
+//!
+//! Most calls take no lock at all: after every locked operation the core's [`FastPath`] is
+//! published in an atomic word, and a call that the core would admit without looking at the
+//! time (closed), or a success that would change nothing (a count window full of successes), or
+//! a rejection before the open duration ends, is decided from that word and counted in atomics
+//! that the next locked operation folds into the core ([`BreakerCore::absorb_fast`]).
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
 use super::config::BreakerConfig;
+use super::fast::{FastAdmission, FastCounts, FastPath};
 use super::machine::{
-    BreakerCore, BreakerMetrics, BreakerState, Outcome, PermitTicket, Rejected, Transition,
+    BreakerCore, BreakerMetrics, BreakerState, Outcome, PermitTicket, Rejected, RejectionReason,
+    Transition,
 };
 use super::snapshot::Snapshot;
 use crate::error::SnapshotError;
@@ -34,6 +42,48 @@ struct Inner {
     /// Replaced whole on registration so emitting clones an `Arc`, never the list.
     listeners: RwLock<Arc<Vec<Listener>>>,
     has_listeners: AtomicBool,
+    /// The core's [`FastPath`], packed by [`pack`]; written under the lock after every
+    /// operation, read without it.
+    fast: AtomicU64,
+    /// `FastAdmission::RejectUntil`'s instant, written before `fast`.
+    open_until: AtomicU64,
+    /// What the fast path did since the last locked operation ([`FastCounts`]).
+    fast_admitted: AtomicU64,
+    fast_succeeded: AtomicU64,
+    fast_rejected: AtomicU64,
+    /// Slow-call tracking needs each call's start time even when it is admitted without the core.
+    needs_start: bool,
+}
+
+// The packed fast-path word: bits 0–2 the admission, bit 3 `success_is_noop`, the rest the epoch.
+const ASK_CORE: u64 = 0;
+const ADMIT_COUNTED: u64 = 1;
+const ADMIT_UNCOUNTED: u64 = 2;
+const REJECT_UNTIL: u64 = 3;
+const REJECT_FORCED: u64 = 4;
+const KIND_MASK: u64 = 0b111;
+const SUCCESS_IS_NOOP: u64 = 0b1000;
+const EPOCH_SHIFT: u32 = 4;
+
+fn pack(fp: &FastPath) -> (u64, u64) {
+    let (kind, until) = match fp.admission {
+        FastAdmission::AskCore => (ASK_CORE, 0),
+        FastAdmission::Admit { counted: true } => (ADMIT_COUNTED, 0),
+        FastAdmission::Admit { counted: false } => (ADMIT_UNCOUNTED, 0),
+        FastAdmission::RejectUntil { until } => (REJECT_UNTIL, until.as_nanos()),
+        FastAdmission::Reject => (REJECT_FORCED, 0),
+    };
+    let noop = if fp.success_is_noop {
+        SUCCESS_IS_NOOP
+    } else {
+        0
+    };
+    ((fp.epoch << EPOCH_SHIFT) | noop | kind, until)
+}
+
+/// The epoch as the packed word holds it (its top bits are shifted out; epochs never get there).
+fn packed_epoch(epoch: u64) -> u64 {
+    (epoch << EPOCH_SHIFT) >> EPOCH_SHIFT
 }
 
 /// A thread-safe circuit breaker. Cloning is cheap and clones share state.
@@ -94,12 +144,21 @@ impl CircuitBreaker {
 
     /// A closed breaker reading `clock` (a [`ManualClock`](crate::ManualClock) in tests).
     pub fn with_clock(config: BreakerConfig, clock: impl Clock) -> Self {
+        let needs_start = config.slow_call_duration().is_some();
+        let core = BreakerCore::new(config);
+        let (fast, open_until) = pack(&core.fast_path());
         CircuitBreaker {
             inner: Arc::new(Inner {
-                core: Mutex::new(BreakerCore::new(config)),
+                core: Mutex::new(core),
                 clock: Arc::new(clock),
                 listeners: RwLock::new(Arc::new(Vec::new())),
                 has_listeners: AtomicBool::new(false),
+                fast: AtomicU64::new(fast),
+                open_until: AtomicU64::new(open_until),
+                fast_admitted: AtomicU64::new(0),
+                fast_succeeded: AtomicU64::new(0),
+                fast_rejected: AtomicU64::new(0),
+                needs_start,
             }),
         }
     }
@@ -108,11 +167,39 @@ impl CircuitBreaker {
         self.inner.clock.now()
     }
 
+    /// Takes what the fast path counted since the last locked operation. Successes are taken
+    /// before admissions: a success is counted after its own admission, so whatever success
+    /// this sees, it also sees the admission (no transient in-flight underflow).
+    fn take_fast_counts(&self) -> FastCounts {
+        // A plain load first: most locked operations find one or none of the counters moved,
+        // and a swap costs a locked instruction even when there is nothing to take.
+        fn take(counter: &AtomicU64) -> u64 {
+            if counter.load(Ordering::Relaxed) == 0 {
+                0
+            } else {
+                counter.swap(0, Ordering::AcqRel)
+            }
+        }
+        let i = &self.inner;
+        let succeeded = take(&i.fast_succeeded);
+        let admitted = take(&i.fast_admitted);
+        let rejected = take(&i.fast_rejected);
+        FastCounts {
+            admitted,
+            succeeded,
+            rejected,
+        }
+    }
+
     /// Runs `f` on the core under the lock, then tells listeners about transitions it caused.
     fn with_core<R>(&self, f: impl FnOnce(&mut BreakerCore, Timestamp) -> R) -> R {
         let now = self.now();
         let mut core = self.inner.core.lock();
+        core.absorb_fast(self.take_fast_counts());
         let r = f(&mut core, now);
+        let (fast, open_until) = pack(&core.fast_path());
+        self.inner.open_until.store(open_until, Ordering::Relaxed);
+        self.inner.fast.store(fast, Ordering::Release);
         if core.has_transitions() {
             if self.inner.has_listeners.load(Ordering::Relaxed) {
                 let mut transitions = Vec::new();
@@ -151,7 +238,53 @@ impl CircuitBreaker {
     /// Admits a call, or says why not and when to retry. The permit records exactly one
     /// outcome; dropped unrecorded, it is released as ignored.
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
-        match self.with_core(|c, now| c.try_acquire(now)) {
+        let i = &self.inner;
+        let word = i.fast.load(Ordering::Acquire);
+        let epoch = word >> EPOCH_SHIFT;
+        let fast = match word & KIND_MASK {
+            ADMIT_COUNTED => {
+                i.fast_admitted.fetch_add(1, Ordering::Release);
+                let started = if i.needs_start {
+                    self.now()
+                } else {
+                    Timestamp::ZERO
+                };
+                return Ok(Permit {
+                    breaker: self,
+                    ticket: Some(PermitTicket::admitted_fast(epoch, started, true)),
+                });
+            }
+            ADMIT_UNCOUNTED => {
+                return Ok(Permit {
+                    breaker: self,
+                    ticket: Some(PermitTicket::admitted_fast(epoch, Timestamp::ZERO, false)),
+                });
+            }
+            REJECT_UNTIL => {
+                let until = Timestamp::from_nanos(i.open_until.load(Ordering::Relaxed));
+                // The coarse reading lags by at most `slack`: if even the latest time it could
+                // stand for is before `until`, the breaker is still open. Close to the end, ask
+                // the core with a precise reading.
+                let (now, slack) = i.clock.now_coarse();
+                (now.saturating_add(slack) < until).then(|| Rejected {
+                    reason: RejectionReason::Open,
+                    retry_after: Some(until.saturating_duration_since(now)),
+                })
+            }
+            REJECT_FORCED => Some(Rejected {
+                reason: RejectionReason::ForcedOpen,
+                retry_after: None,
+            }),
+            _ => None,
+        };
+        let decided = match fast {
+            Some(rejected) => {
+                i.fast_rejected.fetch_add(1, Ordering::Release);
+                Err(rejected)
+            }
+            None => self.with_core(|c, now| c.try_acquire(now)),
+        };
+        match decided {
             Ok(ticket) => Ok(Permit {
                 breaker: self,
                 ticket: Some(ticket),
@@ -166,6 +299,17 @@ impl CircuitBreaker {
     }
 
     fn record(&self, ticket: PermitTicket, outcome: Outcome) {
+        if !ticket.counted() {
+            // Admitted while disabled: the core ignores the outcome.
+            return;
+        }
+        if outcome == Outcome::Success {
+            let word = self.inner.fast.load(Ordering::Acquire);
+            if word & SUCCESS_IS_NOOP != 0 && word >> EPOCH_SHIFT == packed_epoch(ticket.epoch()) {
+                self.inner.fast_succeeded.fetch_add(1, Ordering::Release);
+                return;
+            }
+        }
         self.with_core(|c, now| c.record(ticket, outcome, now));
     }
 

@@ -89,6 +89,11 @@ impl CountWindow {
         self.head = (self.head + 1) % self.ring.len();
     }
 
+    /// Whether the window is full and holds only successes that were not slow.
+    pub fn is_full_of_successes(&self) -> bool {
+        self.len == self.ring.len() && self.totals.failures == 0 && self.totals.slow == 0
+    }
+
     pub fn clear(&mut self) {
         self.head = 0;
         self.len = 0;
