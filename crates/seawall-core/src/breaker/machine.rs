@@ -9,6 +9,7 @@
 //!   call that passes a time past the deadline; nothing needs a timer.
 
 use std::collections::VecDeque;
+use std::num::NonZeroU64;
 use std::time::Duration;
 
 use super::config::{BackoffConfig, BreakerConfig, WindowConfig};
@@ -163,12 +164,22 @@ pub struct Transition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "a ticket must be handed back to `record`, or a half-open probe slot stays taken"]
 pub struct PermitTicket {
-    epoch: u64,
+    /// `epoch << 2 | counted << 1 | 1`: one non-zero word, so that `Option<PermitTicket>` (an
+    /// RAII permit) is two plain words, which the compiler moves without the byte-sized stores
+    /// that stalled store forwarding on the breaker's hot path.
+    packed: NonZeroU64,
     started: Timestamp,
-    counted: bool,
 }
 
 impl PermitTicket {
+    fn new(epoch: u64, started: Timestamp, counted: bool) -> Self {
+        let packed = (epoch << 2) | (u64::from(counted) << 1) | 1;
+        PermitTicket {
+            packed: NonZeroU64::new(packed).unwrap_or(NonZeroU64::MIN),
+            started,
+        }
+    }
+
     /// When the call was admitted.
     pub fn started(&self) -> Timestamp {
         self.started
@@ -177,38 +188,33 @@ impl PermitTicket {
     /// The ticket as `(token, started)`; the token is below 2^53 for any realistic breaker, so
     /// JavaScript numbers carry it exactly.
     pub fn to_raw(self) -> (u64, Timestamp) {
-        ((self.epoch << 1) | u64::from(self.counted), self.started)
+        (
+            (self.epoch() << 1) | u64::from(self.counted()),
+            self.started,
+        )
     }
 
     /// The ticket of a call the fast path admitted in `epoch` at `started` (see
     /// [`FastPath`](super::FastPath)). Hand it to [`BreakerCore::record`] after
     /// [`BreakerCore::absorb_fast`] has counted the admission.
     pub fn admitted_fast(epoch: u64, started: Timestamp, counted: bool) -> Self {
-        PermitTicket {
-            epoch,
-            started,
-            counted,
-        }
+        Self::new(epoch, started, counted)
     }
 
     /// The state instance that admitted the call.
     pub fn epoch(&self) -> u64 {
-        self.epoch
+        self.packed.get() >> 2
     }
 
     /// Whether the call counts (false for calls admitted while disabled, whose outcome the
     /// core ignores).
     pub fn counted(&self) -> bool {
-        self.counted
+        self.packed.get() & 2 != 0
     }
 
     /// Rebuilds a ticket from [`to_raw`](Self::to_raw)'s parts.
     pub fn from_raw(token: u64, started: Timestamp) -> Self {
-        PermitTicket {
-            epoch: token >> 1,
-            started,
-            counted: token & 1 == 1,
-        }
+        Self::new(token >> 1, started, token & 1 == 1)
     }
 }
 
@@ -383,11 +389,7 @@ impl BreakerCore {
             self.permitted += 1;
             self.in_flight += 1;
         }
-        Ok(PermitTicket {
-            epoch: self.epoch,
-            started: now,
-            counted,
-        })
+        Ok(PermitTicket::new(self.epoch, now, counted))
     }
 
     fn reject(&mut self, reason: RejectionReason, retry_after: Option<Duration>) -> Rejected {
@@ -400,7 +402,7 @@ impl BreakerCore {
 
     /// Records the outcome of an admitted call; its duration is `now - ticket.started()`.
     pub fn record(&mut self, ticket: PermitTicket, outcome: Outcome, now: Timestamp) {
-        if !ticket.counted {
+        if !ticket.counted() {
             return;
         }
         self.advance(now);
@@ -409,14 +411,14 @@ impl BreakerCore {
             && self
                 .config
                 .slow_call_duration
-                .is_some_and(|limit| now.saturating_duration_since(ticket.started) > limit);
+                .is_some_and(|limit| now.saturating_duration_since(ticket.started()) > limit);
         match outcome {
             Outcome::Success => self.successes += 1,
             Outcome::Failure => self.failures += 1,
             Outcome::Ignored => self.ignored += 1,
         }
         self.slow_calls += u64::from(slow);
-        if ticket.epoch != self.epoch {
+        if ticket.epoch() != self.epoch {
             // Admitted by a state that has since ended: counted, but it decides nothing.
             return;
         }

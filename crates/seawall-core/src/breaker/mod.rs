@@ -5,6 +5,7 @@
 //! adapter with a clock, RAII permits, `call` helpers and listeners.
 
 mod config;
+mod counter;
 mod fast;
 mod machine;
 mod shared;

@@ -7,7 +7,8 @@
 //! published in an atomic word, and a call that the core would admit without looking at the
 //! time (closed), or a success that would change nothing (a count window full of successes), or
 //! a rejection before the open duration ends, is decided from that word and counted in atomics
-//! that the next locked operation folds into the core ([`BreakerCore::absorb_fast`]).
+//! (per-thread counters, see `counter.rs`) that the next locked operation folds into the core
+//! ([`BreakerCore::absorb_fast`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use parking_lot::{Mutex, RwLock};
 
 use super::config::BreakerConfig;
+use super::counter::ThreadCounter;
 use super::fast::{FastAdmission, FastCounts, FastPath};
 use super::machine::{
     BreakerCore, BreakerMetrics, BreakerState, Outcome, PermitTicket, Rejected, RejectionReason,
@@ -36,8 +38,14 @@ pub enum Event {
 
 type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
 
+/// What the lock protects: the core, and how much of each fast-path count it has absorbed.
+struct Locked {
+    core: BreakerCore,
+    absorbed: FastCounts,
+}
+
 struct Inner {
-    core: Mutex<BreakerCore>,
+    core: Mutex<Locked>,
     clock: Arc<dyn Clock>,
     /// Replaced whole on registration so emitting clones an `Arc`, never the list.
     listeners: RwLock<Arc<Vec<Listener>>>,
@@ -47,10 +55,11 @@ struct Inner {
     fast: AtomicU64,
     /// `FastAdmission::RejectUntil`'s instant, written before `fast`.
     open_until: AtomicU64,
-    /// What the fast path did since the last locked operation ([`FastCounts`]).
-    fast_admitted: AtomicU64,
-    fast_succeeded: AtomicU64,
-    fast_rejected: AtomicU64,
+    /// What the fast path did, in total ([`FastCounts`]); `Locked::absorbed` says how much of
+    /// it the core has.
+    fast_admitted: ThreadCounter,
+    fast_succeeded: ThreadCounter,
+    fast_rejected: ThreadCounter,
     /// Slow-call tracking needs each call's start time even when it is admitted without the core.
     needs_start: bool,
 }
@@ -149,15 +158,18 @@ impl CircuitBreaker {
         let (fast, open_until) = pack(&core.fast_path());
         CircuitBreaker {
             inner: Arc::new(Inner {
-                core: Mutex::new(core),
+                core: Mutex::new(Locked {
+                    core,
+                    absorbed: FastCounts::default(),
+                }),
                 clock: Arc::new(clock),
                 listeners: RwLock::new(Arc::new(Vec::new())),
                 has_listeners: AtomicBool::new(false),
                 fast: AtomicU64::new(fast),
                 open_until: AtomicU64::new(open_until),
-                fast_admitted: AtomicU64::new(0),
-                fast_succeeded: AtomicU64::new(0),
-                fast_rejected: AtomicU64::new(0),
+                fast_admitted: ThreadCounter::default(),
+                fast_succeeded: ThreadCounter::default(),
+                fast_rejected: ThreadCounter::default(),
                 needs_start,
             }),
         }
@@ -167,36 +179,35 @@ impl CircuitBreaker {
         self.inner.clock.now()
     }
 
-    /// Takes what the fast path counted since the last locked operation. Successes are taken
-    /// before admissions: a success is counted after its own admission, so whatever success
-    /// this sees, it also sees the admission (no transient in-flight underflow).
-    fn take_fast_counts(&self) -> FastCounts {
-        // A plain load first: most locked operations find one or none of the counters moved,
-        // and a swap costs a locked instruction even when there is nothing to take.
-        fn take(counter: &AtomicU64) -> u64 {
-            if counter.load(Ordering::Relaxed) == 0 {
-                0
-            } else {
-                counter.swap(0, Ordering::AcqRel)
-            }
-        }
+    /// What the fast path counted since `absorbed`, which it then covers. Successes are read
+    /// before admissions: a success is counted after its own admission (on whichever thread),
+    /// so whatever success this sees, it also sees the admission (no transient in-flight
+    /// underflow).
+    fn take_fast_counts(&self, absorbed: &mut FastCounts) -> FastCounts {
         let i = &self.inner;
-        let succeeded = take(&i.fast_succeeded);
-        let admitted = take(&i.fast_admitted);
-        let rejected = take(&i.fast_rejected);
-        FastCounts {
+        let succeeded = i.fast_succeeded.total();
+        let admitted = i.fast_admitted.total();
+        let rejected = i.fast_rejected.total();
+        let new = FastCounts {
+            admitted: admitted.wrapping_sub(absorbed.admitted),
+            succeeded: succeeded.wrapping_sub(absorbed.succeeded),
+            rejected: rejected.wrapping_sub(absorbed.rejected),
+        };
+        *absorbed = FastCounts {
             admitted,
             succeeded,
             rejected,
-        }
+        };
+        new
     }
 
     /// Runs `f` on the core under the lock, then tells listeners about transitions it caused.
     fn with_core<R>(&self, f: impl FnOnce(&mut BreakerCore, Timestamp) -> R) -> R {
         let now = self.now();
-        let mut core = self.inner.core.lock();
-        core.absorb_fast(self.take_fast_counts());
-        let r = f(&mut core, now);
+        let mut locked = self.inner.core.lock();
+        let Locked { core, absorbed } = &mut *locked;
+        core.absorb_fast(self.take_fast_counts(absorbed));
+        let r = f(core, now);
         let (fast, open_until) = pack(&core.fast_path());
         self.inner.open_until.store(open_until, Ordering::Relaxed);
         self.inner.fast.store(fast, Ordering::Release);
@@ -206,7 +217,7 @@ impl CircuitBreaker {
                 while let Some(t) = core.poll_transition() {
                     transitions.push(t);
                 }
-                drop(core);
+                drop(locked);
                 for t in transitions {
                     self.emit(&Event::StateChange(t));
                 }
@@ -237,13 +248,17 @@ impl CircuitBreaker {
 
     /// Admits a call, or says why not and when to retry. The permit records exactly one
     /// outcome; dropped unrecorded, it is released as ignored.
+    // Inlined so the result is built in the caller's frame: returned through a call, the
+    // `Result<Permit, Rejected>` was copied in pieces and the copy stalled on store forwarding
+    // (two thirds of a rejection's time in the profile).
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
         let i = &self.inner;
         let word = i.fast.load(Ordering::Acquire);
         let epoch = word >> EPOCH_SHIFT;
         let fast = match word & KIND_MASK {
             ADMIT_COUNTED => {
-                i.fast_admitted.fetch_add(1, Ordering::Release);
+                i.fast_admitted.add_one();
                 let started = if i.needs_start {
                     self.now()
                 } else {
@@ -277,14 +292,21 @@ impl CircuitBreaker {
             }),
             _ => None,
         };
-        let decided = match fast {
+        match fast {
             Some(rejected) => {
-                i.fast_rejected.fetch_add(1, Ordering::Release);
+                i.fast_rejected.add_one();
+                if i.has_listeners.load(Ordering::Relaxed) {
+                    self.emit(&Event::Rejected(rejected));
+                }
                 Err(rejected)
             }
-            None => self.with_core(|c, now| c.try_acquire(now)),
-        };
-        match decided {
+            None => self.try_acquire_locked(),
+        }
+    }
+
+    #[inline(never)]
+    fn try_acquire_locked(&self) -> Result<Permit<'_>, Rejected> {
+        match self.with_core(|c, now| c.try_acquire(now)) {
             Ok(ticket) => Ok(Permit {
                 breaker: self,
                 ticket: Some(ticket),
@@ -298,6 +320,7 @@ impl CircuitBreaker {
         }
     }
 
+    #[inline]
     fn record(&self, ticket: PermitTicket, outcome: Outcome) {
         if !ticket.counted() {
             // Admitted while disabled: the core ignores the outcome.
@@ -306,10 +329,15 @@ impl CircuitBreaker {
         if outcome == Outcome::Success {
             let word = self.inner.fast.load(Ordering::Acquire);
             if word & SUCCESS_IS_NOOP != 0 && word >> EPOCH_SHIFT == packed_epoch(ticket.epoch()) {
-                self.inner.fast_succeeded.fetch_add(1, Ordering::Release);
+                self.inner.fast_succeeded.add_one();
                 return;
             }
         }
+        self.record_locked(ticket, outcome);
+    }
+
+    #[inline(never)]
+    fn record_locked(&self, ticket: PermitTicket, outcome: Outcome) {
         self.with_core(|c, now| c.record(ticket, outcome, now));
     }
 
