@@ -10,6 +10,7 @@ pub mod budget;
 #[cfg(feature = "tokio")]
 mod call;
 mod error;
+pub mod memory;
 pub mod pool;
 pub mod retry;
 mod time;
