@@ -2,7 +2,7 @@
 //!
 //! Born from the third incident: Node.js services leaked until the kernel killed them, with
 //! nothing captured. What runs here instead of an absolute RSS number checked every 30 s:
-//! - a probe (`MemoryProbe`) that finds the limit the kernel enforces (cgroup v2 or v1, a
+//! - a [probe](MemoryProbe) that finds the limit the kernel enforces (cgroup v2 or v1, a
 //!   configured limit, physical RAM: the tightest wins) and the usage it counts (the cgroup
 //!   working set, as the kubelet computes it, or the process RSS);
 //! - a sans-IO [policy](WatchdogCore) fed samples, that warns at 70 % and acts at 80 % (the
@@ -14,6 +14,7 @@
 mod config;
 mod dumps;
 mod policy;
+mod probe;
 
 pub use config::{
     ActMode, MAX_DUMP_FILES, MAX_INTERVAL, MAX_TREND_SAMPLES, MIN_DUMP_BYTES, MIN_INTERVAL,
@@ -24,4 +25,8 @@ pub use dumps::{DUMP_PREFIX, DumpFile, DumpPlan, plan_dump_rotation};
 pub use policy::{
     Assessment, Basis, EvidenceKind, Level, MemorySample, TREND_MIN_R2, Trend, Trigger,
     WatchdogAction, WatchdogCore, WatchdogCounts,
+};
+pub use probe::{
+    CgroupVersion, FileFault, HostFs, LimitSource, MemoryProbe, MemoryReading, MemorySource,
+    ProbeError, RootedFs, UsageSource,
 };

@@ -255,6 +255,11 @@ impl WatchdogCore {
         self.level
     }
 
+    /// Samples held for the trend fit (bounded by [`MAX_TREND_SAMPLES`]).
+    pub fn samples_kept(&self) -> usize {
+        self.samples.len()
+    }
+
     fn cooled(&self, last: Option<Timestamp>, now: Timestamp) -> bool {
         last.is_none_or(|t| now.saturating_duration_since(t) >= self.config.cooldown)
     }
