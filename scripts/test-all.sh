@@ -31,6 +31,7 @@ step "Rust examples"
 cargo run --quiet --example demo >/dev/null
 DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo run --quiet --example demo --features postgres >/dev/null
 cargo run --quiet --example budget_and_retry >/dev/null
+cargo run --quiet --example memory_watchdog >/dev/null
 
 step "Node.js binding"
 bash bindings/node/scripts/test.sh

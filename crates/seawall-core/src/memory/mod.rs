@@ -9,12 +9,16 @@
 //!   incident protocol), reports spikes and steady leaks with the projected time to the limit,
 //!   samples every 5 minutes but faster near the limit or while memory grows fast, and asks for
 //!   a heap snapshot only when there is room to write one;
-//! - [rotation](plan_dump_rotation) of the evidence files within caps.
+//! - [rotation](plan_dump_rotation) of the evidence files within caps;
+//! - with the `tokio` feature, `MemoryWatchdog`: the policy on a tokio task, with events, an
+//!   evidence hook and the graceful restart (drain hooks within a deadline, then exit code 75).
 
 mod config;
 mod dumps;
 mod policy;
 mod probe;
+#[cfg(feature = "tokio")]
+mod watchdog;
 
 pub use config::{
     ActMode, MAX_DUMP_FILES, MAX_INTERVAL, MAX_TREND_SAMPLES, MIN_DUMP_BYTES, MIN_INTERVAL,
@@ -29,4 +33,8 @@ pub use policy::{
 pub use probe::{
     CgroupVersion, FileFault, HostFs, LimitSource, MemoryProbe, MemoryReading, MemorySource,
     ProbeError, RootedFs, UsageSource,
+};
+#[cfg(feature = "tokio")]
+pub use watchdog::{
+    EvidenceRequest, MemoryWatchdog, MemoryWatchdogBuilder, RunningWatchdog, WatchdogEvent,
 };

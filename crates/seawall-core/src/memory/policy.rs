@@ -83,6 +83,7 @@ pub struct Trend {
     /// How well a straight line explains the samples (0 to 1).
     pub r2: f64,
     /// When the growth reaches the limit at this rate; `None` if it is not growing.
+    #[serde(rename = "time_to_limit_ms", serialize_with = "opt_millis")]
     pub time_to_limit: Option<Duration>,
     /// Samples fitted.
     pub samples: u32,
@@ -139,6 +140,7 @@ pub enum WatchdogAction {
     /// Run the drain hooks for at most `drain_timeout`, then exit with `exit_code`.
     Restart {
         /// Longest the drain hooks may run.
+        #[serde(rename = "drain_timeout_ms", serialize_with = "millis")]
         drain_timeout: Duration,
         /// The process's exit code.
         exit_code: i32,
@@ -160,6 +162,7 @@ pub struct Assessment {
     /// The fitted trend, when there are enough samples over enough time.
     pub trend: Option<Trend>,
     /// When to take the next sample.
+    #[serde(rename = "next_sample_ms", serialize_with = "millis")]
     pub next_sample_in: Duration,
     /// What to do, in order.
     pub actions: Vec<WatchdogAction>,
@@ -518,4 +521,16 @@ fn growth_percent_per_minute(prev: &Recorded, cur: &Recorded, basis: Basis) -> O
     }
     let minutes = nanos as f64 / 60e9;
     Some((v1 as f64 - v0 as f64) * 100.0 / limit as f64 / minutes)
+}
+
+// Durations serialize as milliseconds (`…_ms`), the unit of the vectors and of JSON reports.
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+fn opt_millis<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => millis(d, s),
+        None => s.serialize_none(),
+    }
 }
