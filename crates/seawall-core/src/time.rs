@@ -5,9 +5,8 @@
 //! driven by `std::time::Instant`, `performance.now()`, `time.monotonic_ns()` or a manual clock.
 
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A point on a monotonic clock, in nanoseconds since the clock's own origin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -77,56 +76,51 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
 
     /// A cheaper reading that is never later than [`now`](Self::now) and normally at most the
-    /// returned slack earlier (a stalled timer interrupt can make it lag more; callers only use
-    /// it to confirm that a deadline is still ahead, so a late reading only delays that answer). Enough to tell that a deadline far away has not passed (an open breaker
-    /// rejecting) without paying for a precise read. By default, `now()` with no slack.
+    /// returned slack earlier. Enough to tell that a deadline far away has not passed (an open
+    /// breaker rejecting, a budget with seconds left) without paying for a precise read. A
+    /// stalled timer interrupt can make it lag more than the slack; callers only use it to
+    /// confirm that a deadline is still ahead, so a late reading only delays that answer. By
+    /// default, `now()` with no slack.
     fn now_coarse(&self) -> (Timestamp, Duration) {
         (self.now(), Duration::ZERO)
     }
 }
 
-/// The real monotonic clock (`std::time::Instant`), with a process-wide origin so that every
-/// breaker in the process agrees on what a timestamp means.
+/// The real monotonic clock, with a process-wide origin so that every breaker, budget and pool
+/// in the process agrees on what a timestamp means. On Linux it reads `CLOCK_MONOTONIC` (the
+/// clock behind `std::time::Instant`) directly, which skips `Instant`'s arithmetic, and offers
+/// `CLOCK_MONOTONIC_COARSE` as [`now_coarse`](Clock::now_coarse); elsewhere it is `Instant`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MonotonicClock;
 
-static ORIGIN: OnceLock<Instant> = OnceLock::new();
-
-fn origin() -> Instant {
-    *ORIGIN.get_or_init(Instant::now)
-}
-
 impl Clock for MonotonicClock {
+    #[inline]
     fn now(&self) -> Timestamp {
-        Timestamp(duration_nanos(origin().elapsed()))
+        mono::now()
     }
 
+    #[inline]
     fn now_coarse(&self) -> (Timestamp, Duration) {
-        match coarse::now() {
-            Some(reading) => reading,
-            None => (self.now(), Duration::ZERO),
-        }
+        mono::now_coarse()
     }
 }
 
-/// `CLOCK_MONOTONIC_COARSE`: the monotonic clock as of the last scheduler tick, read from the
-/// vDSO in a few nanoseconds (a precise read costs about 20 ns on this kind of VM). It is the
-/// same clock as `Instant` (`CLOCK_MONOTONIC`), only truncated to the tick, so a reading mapped
-/// onto [`MonotonicClock`]'s origin is never later than `now()` and at most one tick earlier.
+/// `CLOCK_MONOTONIC` and `CLOCK_MONOTONIC_COARSE`, both read from the vDSO. They are the same
+/// clock at two resolutions (the coarse one is the precise one as of the last scheduler tick),
+/// so with one raw origin a coarse reading is never later than a precise one taken after it.
+/// The coarse read costs a few nanoseconds; a precise one about 20 ns on this kind of VM.
 #[cfg(target_os = "linux")]
-mod coarse {
+mod mono {
     use std::sync::OnceLock;
     use std::time::Duration;
 
-    use super::{Timestamp, origin};
+    use super::Timestamp;
 
-    struct Calibration {
-        /// `CLOCK_MONOTONIC` nanoseconds at [`MonotonicClock`](super::MonotonicClock)'s
-        /// origin, never earlier than the true value and at most the calibration error later.
-        origin_raw: u64,
-        /// Two ticks of the coarse clock, plus the calibration's own error: the clock is
-        /// updated by the timer interrupt, which can run a little after the tick it serves
-        /// (seen here: 4.0002 ms behind with a 4 ms tick).
+    struct Origin {
+        /// Raw `CLOCK_MONOTONIC` nanoseconds at the origin.
+        raw: u64,
+        /// Two ticks of the coarse clock: it is updated by the timer interrupt, which can run
+        /// a little after the tick it serves (seen here: 4.0002 ms behind with a 4 ms tick).
         slack: Duration,
     }
 
@@ -136,8 +130,7 @@ mod coarse {
             tv_nsec: 0,
         };
         // SAFETY: `ts` is a valid, writable timespec; clock_gettime only writes into it.
-        let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
-        if rc != 0 {
+        if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
             return None;
         }
         let secs = u64::try_from(ts.tv_sec).ok()?;
@@ -145,51 +138,64 @@ mod coarse {
         secs.checked_mul(1_000_000_000)?.checked_add(nanos)
     }
 
-    fn calibration() -> Option<&'static Calibration> {
-        static CALIBRATION: OnceLock<Option<Calibration>> = OnceLock::new();
-        CALIBRATION
-            .get_or_init(|| {
-                let mut res = libc::timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                };
-                // SAFETY: as above.
-                if unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut res) } != 0 {
-                    return None;
-                }
-                let tick = u64::try_from(res.tv_sec)
-                    .ok()?
-                    .checked_mul(1_000_000_000)?
-                    .checked_add(u64::try_from(res.tv_nsec).ok()?)?;
-                // Instant::now() is CLOCK_MONOTONIC: reading both around the elapsed time of the
-                // origin bounds the raw value of the origin; the bracket's width is the error.
-                let before = read(libc::CLOCK_MONOTONIC)?;
-                let since_origin = super::duration_nanos(origin().elapsed());
-                let after = read(libc::CLOCK_MONOTONIC)?;
-                let origin_raw = after.checked_sub(since_origin)?;
-                let error = after.saturating_sub(before);
-                Some(Calibration {
-                    origin_raw,
-                    slack: Duration::from_nanos(tick.saturating_mul(2).saturating_add(error)),
-                })
-            })
-            .as_ref()
+    fn origin() -> &'static Origin {
+        static ORIGIN: OnceLock<Origin> = OnceLock::new();
+        ORIGIN.get_or_init(|| {
+            let mut res = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: as in `read`.
+            let tick = if unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut res) } == 0
+            {
+                Duration::new(
+                    u64::try_from(res.tv_sec).unwrap_or(0),
+                    u32::try_from(res.tv_nsec).unwrap_or(0),
+                )
+            } else {
+                Duration::ZERO
+            };
+            Origin {
+                // CLOCK_MONOTONIC cannot fail on Linux; 0 would only make timestamps larger.
+                raw: read(libc::CLOCK_MONOTONIC).unwrap_or(0),
+                slack: tick.saturating_mul(2),
+            }
+        })
     }
 
-    pub(super) fn now() -> Option<(Timestamp, Duration)> {
-        let cal = calibration()?;
-        let raw = read(libc::CLOCK_MONOTONIC_COARSE)?;
-        // `origin_raw` is at most `error` later than the true origin, never earlier, so the
-        // mapped reading is never later than `now()`, and it lags by the tick (and the
-        // interrupt's delay) plus that error.
-        Some((Timestamp(raw.saturating_sub(cal.origin_raw)), cal.slack))
+    #[inline]
+    pub(super) fn now() -> Timestamp {
+        let origin = origin();
+        Timestamp(read(libc::CLOCK_MONOTONIC).map_or(0, |raw| raw.saturating_sub(origin.raw)))
+    }
+
+    #[inline]
+    pub(super) fn now_coarse() -> (Timestamp, Duration) {
+        let origin = origin();
+        match read(libc::CLOCK_MONOTONIC_COARSE) {
+            // Read before the origin (the origin is set by the first reading of either kind),
+            // a coarse reading saturates at 0, still never later than `now()`.
+            Some(raw) if !origin.slack.is_zero() => {
+                (Timestamp(raw.saturating_sub(origin.raw)), origin.slack)
+            }
+            _ => (now(), Duration::ZERO),
+        }
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-mod coarse {
-    pub(super) fn now() -> Option<(super::Timestamp, std::time::Duration)> {
-        None
+mod mono {
+    use std::time::Duration;
+
+    use super::{Timestamp, duration_nanos};
+
+    pub(super) fn now() -> Timestamp {
+        static ORIGIN: OnceLock<Instant> = OnceLock::new();
+        Timestamp(duration_nanos(ORIGIN.get_or_init(Instant::now).elapsed()))
+    }
+
+    pub(super) fn now_coarse() -> (Timestamp, Duration) {
+        (now(), Duration::ZERO)
     }
 }
 

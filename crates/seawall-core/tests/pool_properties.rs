@@ -243,3 +243,101 @@ proptest! {
         prop_assert_eq!(m.idle + m.used + m.creating, 0);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// An adapter that re-arms its timer only when `poll_timeout_before` says so never sleeps
+    /// past a timeout: its timer is always at or before the engine's next one.
+    #[test]
+    fn the_cheap_timer_check_never_misses_an_earlier_timeout(
+        config in config(),
+        ops in prop::collection::vec(op(), 1..150),
+    ) {
+        let mut core = PoolCore::new(config);
+        let mut model = Model::default();
+        let mut now_ms = 0u64;
+        core.handle_timeout(Timestamp::ZERO);
+        model.apply(&mut core)?;
+        // The timer task's first look.
+        let mut armed = core.poll_timeout();
+
+        for (step, op) in ops.into_iter().enumerate() {
+            let now = Timestamp::from_millis(now_ms);
+            match op {
+                Op::Acquire { budget_ms } => {
+                    let budget = budget_ms.map(|ms| {
+                        Budget::new(now, Duration::from_millis(ms), TimeoutPolicy::DEFAULT)
+                    });
+                    match core.acquire(now, budget.as_ref()) {
+                        Ok(Acquire::Ready(lease)) => {
+                            model.held.insert(lease);
+                        }
+                        Ok(Acquire::Wait(w)) => {
+                            model.waiters.insert(w, now);
+                        }
+                        Err(_) => {}
+                    }
+                }
+                Op::Release { pick: i, broken } => {
+                    if let Some(lease) = pick(&model.held, i) {
+                        model.held.remove(&lease);
+                        core.release(lease, broken, now);
+                    }
+                }
+                Op::Created { pick: i, ok } => {
+                    if let Some(slot) = pick(&model.creating, i) {
+                        model.creating.remove(&slot);
+                        if ok {
+                            core.handle_created(slot, now);
+                        } else {
+                            core.handle_create_failed(slot, "connection refused", now);
+                        }
+                    }
+                }
+                Op::Validated { pick: i, ok } => {
+                    if let Some(slot) = pick(&model.validating, i) {
+                        model.validating.remove(&slot);
+                        core.handle_validated(slot, ok, now);
+                    }
+                }
+                Op::Cancel { pick: i } => {
+                    let ids: BTreeSet<WaiterId> = model.waiters.keys().copied().collect();
+                    if let Some(w) = pick(&ids, i) {
+                        model.waiters.remove(&w);
+                        core.cancel(w, now);
+                    }
+                }
+                Op::Advance { ms } => {
+                    // The timer fires (at `armed` or later: handle_timeout at `now` covers it),
+                    // then re-arms from the full computation.
+                    now_ms += ms;
+                    core.handle_timeout(Timestamp::from_millis(now_ms));
+                    model.apply(&mut core)?;
+                    armed = core.poll_timeout();
+                }
+                Op::Resize { max } => {
+                    core.resize(max, now).expect("valid size");
+                }
+                Op::Drain { ms } => {
+                    core.drain(now, now.saturating_add(Duration::from_millis(ms)));
+                }
+            }
+            model.apply(&mut core)?;
+            // What the adapter does after every operation.
+            if let Some(t) = core.poll_timeout_before(armed) {
+                armed = Some(t);
+            }
+            // Checked on every other step only: the full computation resets what the cheap
+            // check relies on, and the steps in between test that it accumulates.
+            if step % 2 == 1 {
+                let exact = core.poll_timeout();
+                match (armed, exact) {
+                    (Some(a), Some(e)) => prop_assert!(a <= e, "armed {a:?} after the next timeout {e:?}"),
+                    (None, Some(e)) => prop_assert!(false, "no timer armed, next timeout {e:?}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+}

@@ -199,3 +199,109 @@ async fn take_and_forget_to_return(
 ) -> seawall_core::pool::Pooled<FakeManager> {
     pool.get().await.expect("a connection")
 }
+
+/// Polls `fut` once, for a test that needs a caller queued but not yet served.
+async fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *fut).poll(cx))).await
+}
+
+#[tokio::test]
+async fn a_waiter_dropped_while_its_connection_is_handed_over_passes_it_on() {
+    let db = Arc::new(FakeDb::default());
+    let pool = Pool::new(FakeManager(Arc::clone(&db)), config(1));
+    let held = pool.get().await.expect("first");
+    let mut first = Box::pin(pool.get());
+    let mut second = Box::pin(pool.get());
+    assert!(poll_once(&mut first).await.is_pending());
+    assert!(poll_once(&mut second).await.is_pending());
+    assert_eq!(pool.metrics().pending_requests, 2);
+    // The release hands the connection to `first`, which gives up before it looks.
+    drop(held);
+    drop(first);
+    // The connection went on to the next caller in line, not back to idle, not lost.
+    let conn = tokio::time::timeout(Duration::from_secs(1), second)
+        .await
+        .expect("served, not left waiting")
+        .expect("a connection");
+    let m = pool.metrics();
+    assert_eq!((m.used, m.idle, m.pending_requests), (1, 0, 0));
+    drop(conn);
+    let m = pool.metrics();
+    assert_eq!((m.used, m.idle), (0, 1));
+    assert_eq!(m.acquired, m.released);
+    assert_eq!(
+        db.attempts.load(Ordering::SeqCst),
+        1,
+        "the one connection was reused"
+    );
+}
+
+#[tokio::test]
+async fn a_waiter_dropped_after_its_hand_over_with_nobody_behind_returns_it_to_idle() {
+    let db = Arc::new(FakeDb::default());
+    let pool = Pool::new(FakeManager(Arc::clone(&db)), config(1));
+    let held = pool.get().await.expect("first");
+    let mut waiting = Box::pin(pool.get());
+    assert!(poll_once(&mut waiting).await.is_pending());
+    drop(held);
+    drop(waiting);
+    let m = pool.metrics();
+    assert_eq!((m.used, m.idle, m.pending_requests), (0, 1, 0));
+    assert_eq!(m.acquired, m.released);
+    // And it is served at once.
+    let again = poll_once(&mut Box::pin(pool.get())).await;
+    assert!(matches!(again, std::task::Poll::Ready(Ok(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_limit_holds_under_contention_with_callers_giving_up() {
+    let db = Arc::new(FakeDb::default());
+    let pool = Pool::new(FakeManager(Arc::clone(&db)), config(4));
+    let held_now = Arc::new(AtomicU32::new(0));
+    let peak = Arc::new(AtomicU32::new(0));
+    let tasks: Vec<_> = (0..32u32)
+        .map(|t| {
+            let pool = pool.clone();
+            let held_now = Arc::clone(&held_now);
+            let peak = Arc::clone(&peak);
+            tokio::spawn(async move {
+                let mut served = 0u32;
+                for i in 0..200u32 {
+                    // Every seventh caller of some tasks gives up almost at once: its wait is
+                    // cancelled, possibly while a connection is being handed to it.
+                    let patience = if (t + i) % 7 == 0 {
+                        Duration::from_micros(1)
+                    } else {
+                        Duration::from_secs(5)
+                    };
+                    let Ok(conn) = tokio::time::timeout(patience, pool.get()).await else {
+                        continue;
+                    };
+                    let conn = conn.expect("served");
+                    let n = held_now.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(n, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                    held_now.fetch_sub(1, Ordering::SeqCst);
+                    drop(conn);
+                    served += 1;
+                }
+                served
+            })
+        })
+        .collect();
+    let mut served = 0;
+    for t in tasks {
+        served += t.await.expect("no panic");
+    }
+    let m = pool.metrics();
+    assert!(
+        peak.load(Ordering::SeqCst) <= 4,
+        "peak {}",
+        peak.load(Ordering::SeqCst)
+    );
+    assert!(db.open.load(Ordering::SeqCst) <= 4);
+    assert!(m.acquired >= u64::from(served));
+    assert_eq!(m.acquired, m.released, "every connection came back");
+    assert_eq!((m.used, m.pending_requests), (0, 0));
+    assert!(served > 32 * 150, "most callers were served ({served})");
+}

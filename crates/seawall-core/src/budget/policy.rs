@@ -6,9 +6,10 @@
 //! every timeout derived from a budget passes through it, so no API can produce a timeout above
 //! the maximum.
 
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use parking_lot::Mutex;
 
 use crate::breaker::{MAX_DURATION, duration_from_millis, duration_from_secs};
 use crate::error::{ConfigError, FieldKind};
@@ -27,8 +28,68 @@ impl Default for TimeoutPolicy {
     }
 }
 
-/// The process-wide policy ([`TimeoutPolicy::global`]).
-static GLOBAL: RwLock<TimeoutPolicy> = parking_lot::const_rwlock(TimeoutPolicy::DEFAULT);
+/// The process-wide policy ([`TimeoutPolicy::global`]), read on every `Budget::start`: a
+/// sequence lock, so a read is a handful of atomic loads and never waits for a lock (a reader
+/// retries only while a rare `set_global` is writing).
+struct GlobalPolicy {
+    /// Odd while a writer is storing the fields.
+    seq: AtomicU64,
+    max_timeout_ns: AtomicU64,
+    scale_bits: AtomicU64,
+    min_to_start_ns: AtomicU64,
+    /// Serialises writers.
+    writer: Mutex<()>,
+}
+
+static GLOBAL: GlobalPolicy = GlobalPolicy {
+    seq: AtomicU64::new(0),
+    max_timeout_ns: AtomicU64::new(duration_ns(TimeoutPolicy::DEFAULT.max_timeout)),
+    scale_bits: AtomicU64::new(TimeoutPolicy::DEFAULT.scale.to_bits()),
+    min_to_start_ns: AtomicU64::new(duration_ns(TimeoutPolicy::DEFAULT.min_to_start)),
+    writer: parking_lot::const_mutex(()),
+};
+
+/// Nanoseconds in a policy duration (at most 24 h, so it fits).
+const fn duration_ns(d: Duration) -> u64 {
+    d.as_secs() * 1_000_000_000 + d.subsec_nanos() as u64
+}
+
+impl GlobalPolicy {
+    fn load(&self) -> TimeoutPolicy {
+        loop {
+            let before = self.seq.load(Ordering::Acquire);
+            if before & 1 == 0 {
+                let max = self.max_timeout_ns.load(Ordering::Relaxed);
+                let scale = self.scale_bits.load(Ordering::Relaxed);
+                let min = self.min_to_start_ns.load(Ordering::Relaxed);
+                // Orders the field loads before the re-check of `seq`.
+                fence(Ordering::Acquire);
+                if self.seq.load(Ordering::Relaxed) == before {
+                    return TimeoutPolicy {
+                        max_timeout: Duration::from_nanos(max),
+                        scale: f64::from_bits(scale),
+                        min_to_start: Duration::from_nanos(min),
+                    };
+                }
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    fn store(&self, p: TimeoutPolicy) {
+        let _writer = self.writer.lock();
+        let seq = self.seq.load(Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        // Readers that see a field written below also see `seq` odd (or changed).
+        fence(Ordering::Release);
+        self.max_timeout_ns
+            .store(duration_ns(p.max_timeout), Ordering::Relaxed);
+        self.scale_bits.store(p.scale.to_bits(), Ordering::Relaxed);
+        self.min_to_start_ns
+            .store(duration_ns(p.min_to_start), Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+}
 
 impl TimeoutPolicy {
     /// No timeout above 15 s, no scaling, and no call started with less than 10 ms left.
@@ -98,18 +159,25 @@ impl TimeoutPolicy {
 
     /// A configured timeout as the policy allows it: scaled, then capped at the maximum.
     pub fn apply(&self, timeout: Duration) -> Duration {
-        timeout.mul_f64(self.scale).min(self.max_timeout)
+        // Scaling by 1 (the usual case) is the identity; skipping the float round trip keeps
+        // the common path cheap and exact.
+        let scaled = if self.scale == 1.0 {
+            timeout
+        } else {
+            timeout.mul_f64(self.scale)
+        };
+        scaled.min(self.max_timeout)
     }
 
     /// The process-wide policy, used wherever a budget is created without one.
     pub fn global() -> TimeoutPolicy {
-        *GLOBAL.read()
+        GLOBAL.load()
     }
 
     /// Replaces the process-wide policy (during an incident, for instance). Budgets created
     /// before keep the policy they were created with; new ones use this one.
     pub fn set_global(policy: TimeoutPolicy) {
-        *GLOBAL.write() = policy;
+        GLOBAL.store(policy);
     }
 }
 
@@ -156,6 +224,23 @@ mod tests {
                 .field,
             "min_to_start"
         );
+    }
+
+    #[test]
+    fn the_global_policy_round_trips() {
+        // Other tests in this process read the global while this runs: the policy set here
+        // differs from the default by a nanosecond, which none of them can notice.
+        let p = TimeoutPolicy::new(
+            Duration::from_nanos(15_000_000_001),
+            1.0,
+            Duration::from_millis(10),
+        )
+        .unwrap();
+        let before = TimeoutPolicy::global();
+        TimeoutPolicy::set_global(p);
+        assert_eq!(TimeoutPolicy::global(), p);
+        TimeoutPolicy::set_global(before);
+        assert_eq!(TimeoutPolicy::global(), before);
     }
 
     #[test]

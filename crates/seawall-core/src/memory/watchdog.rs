@@ -190,7 +190,7 @@ struct Inner {
 /// The memory watchdog on tokio. Cloning is cheap; clones share state.
 ///
 /// ```no_run
-/// # async fn run() {
+/// # async fn run() -> Result<(), seawall_core::ConfigError> {
 /// use seawall_core::memory::{MemoryWatchdog, WatchdogConfig};
 ///
 /// let watchdog = MemoryWatchdog::builder(WatchdogConfig::builder().build()?)
@@ -201,7 +201,7 @@ struct Inner {
 /// let running = watchdog.start();
 /// // ... serve ...
 /// running.stop();
-/// # Ok::<(), seawall_core::ConfigError>(()) }
+/// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct MemoryWatchdog {

@@ -15,6 +15,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use super::config::{IdleOrder, PoolConfig};
@@ -366,6 +367,31 @@ enum Lifecycle {
     Closed,
 }
 
+/// Hashes the pool's own ids (slot, waiter and checkout numbers, handed out in sequence): one
+/// multiplication instead of SipHash, which guards against keys chosen by an attacker, and
+/// these keys are not chosen by anyone.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing: sequential ids spread over both the low bits (the bucket) and the
+        // high bits (the tag the table compares first).
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A `HashMap` keyed by the pool's ids.
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
 /// Events past this many unpolled are dropped, oldest first.
 const EVENT_CAPACITY: usize = 256;
 
@@ -382,10 +408,14 @@ pub struct PoolCore {
     creating: u32,
     validating: u32,
     in_use: u32,
-    waiters: HashMap<WaiterId, Waiter>,
+    waiters: IdMap<WaiterId, Waiter>,
     /// Unassigned waiters, oldest first; ids no longer in `waiters` are skipped.
     queue: VecDeque<WaiterId>,
     assigned: u32,
+    /// Waiter deadlines in order, as most arrive (every waiter without a budget gets
+    /// `acquire_timeout`, so enqueue order is deadline order): O(1) to add and to drop once
+    /// served. A deadline earlier than the last one here goes to `deadlines` instead.
+    fifo_deadlines: VecDeque<(Timestamp, WaiterId)>,
     deadlines: BinaryHeap<Reverse<(Timestamp, WaiterId)>>,
     next_waiter: u64,
     next_checkout: u64,
@@ -399,6 +429,11 @@ pub struct PoolCore {
     actions: VecDeque<Action>,
     events: VecDeque<PoolEvent>,
     m: Counters,
+    /// The earliest time anything done since the last [`poll_timeout`](Self::poll_timeout) may
+    /// have added to it (`None`: nothing), so [`poll_timeout_before`](Self::poll_timeout_before)
+    /// can skip the full computation on the hot paths. Paths that are rare or hard to bound set
+    /// it to zero, which forces the computation.
+    timer_floor: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -431,9 +466,10 @@ impl PoolCore {
             creating: 0,
             validating: 0,
             in_use: 0,
-            waiters: HashMap::new(),
+            waiters: IdMap::default(),
             queue: VecDeque::new(),
             assigned: 0,
+            fifo_deadlines: VecDeque::new(),
             deadlines: BinaryHeap::new(),
             next_waiter: 1,
             next_checkout: 1,
@@ -446,7 +482,18 @@ impl PoolCore {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             m: Counters::default(),
+            timer_floor: None,
         }
+    }
+
+    /// Something due at `t` may now count in [`poll_timeout`](Self::poll_timeout).
+    fn touch_timer(&mut self, t: Timestamp) {
+        self.timer_floor = Some(self.timer_floor.map_or(t, |f| f.min(t)));
+    }
+
+    /// The next timer may have moved anywhere: the next check computes it in full.
+    fn touch_timer_any(&mut self) {
+        self.timer_floor = Some(Timestamp::ZERO);
     }
 
     /// The configuration.
@@ -522,6 +569,10 @@ impl PoolCore {
     /// nothing idle can serve; `None` otherwise.
     fn unavailable_error(&mut self, now: Timestamp) -> Option<PoolError> {
         let state = self.breaker.state(now);
+        if state != BreakerState::Closed {
+            // Its open time decides when the next create may start.
+            self.touch_timer_any();
+        }
         self.forward_breaker_events();
         matches!(state, BreakerState::Open | BreakerState::ForcedOpen).then(|| {
             PoolError::DatabaseUnavailable {
@@ -563,7 +614,17 @@ impl PoolCore {
         if assigned.is_some() {
             self.assigned += 1;
         }
-        self.deadlines.push(Reverse((deadline, id)));
+        self.touch_timer(deadline);
+        // Ids only grow, so (deadline, id) stays sorted in the deque.
+        if self
+            .fifo_deadlines
+            .back()
+            .is_none_or(|&(d, _)| d <= deadline)
+        {
+            self.fifo_deadlines.push_back((deadline, id));
+        } else {
+            self.deadlines.push(Reverse((deadline, id)));
+        }
         Ok(id)
     }
 
@@ -571,6 +632,7 @@ impl PoolCore {
     /// waiter that has already been served or failed: then it does nothing and returns false.
     pub fn cancel(&mut self, waiter: WaiterId, now: Timestamp) -> bool {
         self.seen(now);
+        self.touch_timer_any();
         let Some(w) = self.waiters.remove(&waiter) else {
             return false;
         };
@@ -647,6 +709,7 @@ impl PoolCore {
     /// A create finished: `slot` now has a connection.
     pub fn handle_created(&mut self, slot: SlotId, now: Timestamp) {
         self.seen(now);
+        self.touch_timer_any();
         let Some(s) = self.slots.get_mut(&slot) else {
             self.actions.push_back(Action::Destroy {
                 slot,
@@ -691,6 +754,7 @@ impl PoolCore {
     /// A create failed with `error`.
     pub fn handle_create_failed(&mut self, slot: SlotId, error: &str, now: Timestamp) {
         self.seen(now);
+        self.touch_timer_any();
         let Some(s) = self.slots.get(&slot) else {
             return;
         };
@@ -731,6 +795,7 @@ impl PoolCore {
     /// A validation finished.
     pub fn handle_validated(&mut self, slot: SlotId, ok: bool, now: Timestamp) {
         self.seen(now);
+        self.touch_timer_any();
         let Some(s) = self.slots.get(&slot) else {
             // The pool gave up on this slot (the check timed out, or a drain closed it): close
             // whatever connection the adapter still holds for it.
@@ -776,6 +841,7 @@ impl PoolCore {
     /// whether the pool knew the slot.
     pub fn handle_broken(&mut self, slot: SlotId, now: Timestamp) -> bool {
         self.seen(now);
+        self.touch_timer_any();
         let Some(s) = self.slots.get_mut(&slot) else {
             return false;
         };
@@ -796,6 +862,7 @@ impl PoolCore {
     /// lifetimes, leak reports, create back-off, `min_idle`, and the drain deadline.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.seen(now);
+        self.touch_timer_any();
         self.expire_waiters(now);
         self.expire_creates(now);
         self.expire_validations(now);
@@ -811,11 +878,11 @@ impl PoolCore {
     }
 
     fn expire_waiters(&mut self, now: Timestamp) {
-        while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
+        while let Some((deadline, id, in_fifo)) = self.peek_deadline() {
             if deadline > now {
                 break;
             }
-            self.deadlines.pop();
+            self.pop_deadline(in_fifo);
             let Some(w) = self.waiters.remove(&id) else {
                 continue;
             };
@@ -1016,6 +1083,7 @@ impl PoolCore {
                 let slot = SlotId(self.next_slot);
                 self.next_slot += 1;
                 let deadline = now.saturating_add(self.config.create_timeout);
+                self.touch_timer(deadline);
                 self.slots.insert(
                     slot,
                     Slot {
@@ -1057,6 +1125,7 @@ impl PoolCore {
                 });
             }
         }
+        self.compact_deadlines();
     }
 
     fn take_idle(&mut self, now: Timestamp) -> Option<SlotId> {
@@ -1085,6 +1154,7 @@ impl PoolCore {
 
     fn start_validation(&mut self, slot: SlotId, waiter: Option<WaiterId>, now: Timestamp) {
         let deadline = now.saturating_add(self.config.create_timeout);
+        self.touch_timer(deadline);
         if let Some(s) = self.slots.get_mut(&slot) {
             s.state = SlotState::Validating { waiter, deadline };
             self.validating += 1;
@@ -1093,6 +1163,9 @@ impl PoolCore {
     }
 
     fn check_out(&mut self, slot: SlotId, now: Timestamp) -> Lease {
+        if let Some(t) = self.config.leak_threshold {
+            self.touch_timer(now.saturating_add(t));
+        }
         let checkout = self.next_checkout;
         self.next_checkout += 1;
         if let Some(s) = self.slots.get_mut(&slot) {
@@ -1110,6 +1183,7 @@ impl PoolCore {
 
     /// Checks `slot` out to `waiter`, already removed from `waiters` (its record is `w`).
     fn hand(&mut self, waiter: WaiterId, w: Waiter, slot: SlotId, now: Timestamp) {
+        self.compact_deadlines();
         self.m
             .wait_time
             .record(now.saturating_duration_since(w.enqueued));
@@ -1140,12 +1214,27 @@ impl PoolCore {
     fn make_idle(&mut self, slot: SlotId, now: Timestamp) {
         if let Some(s) = self.slots.get_mut(&slot) {
             s.state = SlotState::Idle { since: now };
+            let expires_at = s.expires_at;
             self.idle.push_back(slot);
+            // Idle, its lifetime and idle timeout count again.
+            if let Some(e) = expires_at {
+                self.touch_timer(e);
+            }
+            if let Some(t) = self.config.idle_timeout {
+                self.touch_timer(now.saturating_add(t));
+                // One more than `min_idle`: the idle timeouts of the others count again, and
+                // they may be due before this one's.
+                if self.config.min_idle > 0 && self.idle.len() as u32 == self.config.min_idle + 1 {
+                    self.touch_timer_any();
+                }
+            }
         }
     }
 
     fn destroy(&mut self, slot: SlotId, reason: DestroyReason) {
         if let Some(s) = self.slots.remove(&slot) {
+            // Below the limit again, a create may be wanted (and wait for a timer).
+            self.touch_timer_any();
             match s.state {
                 SlotState::Creating { .. } => self.creating -= 1,
                 SlotState::Validating { .. } => self.validating -= 1,
@@ -1163,6 +1252,48 @@ impl PoolCore {
         if self.queue.len() > 2 * self.waiters.len() + 16 {
             let waiters = &self.waiters;
             self.queue.retain(|id| waiters.contains_key(id));
+        }
+        self.compact_deadlines();
+    }
+
+    /// Served waiters leave their deadline in the heap. Waiters with the same timeout are
+    /// served in deadline order, so the one just served is usually on top: popping stale tops
+    /// keeps the heap at the live waiters without waiting for `poll_timeout`, which the adapter
+    /// no longer calls on every operation; a rebuild bounds what other orders leave behind.
+    fn compact_deadlines(&mut self) {
+        while let Some((_, id, in_fifo)) = self.peek_deadline() {
+            if self.waiters.contains_key(&id) {
+                break;
+            }
+            self.pop_deadline(in_fifo);
+        }
+        if self.fifo_deadlines.len() + self.deadlines.len() > 2 * self.waiters.len() + 16 {
+            let waiters = &self.waiters;
+            self.fifo_deadlines
+                .retain(|(_, id)| waiters.contains_key(id));
+            self.deadlines
+                .retain(|Reverse((_, id))| waiters.contains_key(id));
+        }
+    }
+
+    /// The earliest waiter deadline (live or not), in (deadline, id) order across both
+    /// structures, exactly as one heap would give them; and whether it is in the deque.
+    fn peek_deadline(&self) -> Option<(Timestamp, WaiterId, bool)> {
+        let fifo = self.fifo_deadlines.front().copied();
+        let heap = self.deadlines.peek().map(|Reverse(e)| *e);
+        match (fifo, heap) {
+            (Some(f), Some(h)) if h < f => Some((h.0, h.1, false)),
+            (Some(f), _) => Some((f.0, f.1, true)),
+            (None, Some(h)) => Some((h.0, h.1, false)),
+            (None, None) => None,
+        }
+    }
+
+    fn pop_deadline(&mut self, in_fifo: bool) {
+        if in_fifo {
+            self.fifo_deadlines.pop_front();
+        } else {
+            self.deadlines.pop();
         }
     }
 
@@ -1194,6 +1325,7 @@ impl PoolCore {
     /// still out is closed and reported in [`PoolEvent::Drained`].
     pub fn drain(&mut self, now: Timestamp, deadline: Timestamp) {
         self.seen(now);
+        self.touch_timer_any();
         if self.lifecycle != Lifecycle::Open {
             return;
         }
@@ -1258,6 +1390,7 @@ impl PoolCore {
     /// ones as they come back.
     pub fn resize(&mut self, max_size: u32, now: Timestamp) -> Result<(), ConfigError> {
         self.seen(now);
+        self.touch_timer_any();
         if !(1..=super::config::MAX_POOL_SIZE).contains(&max_size) {
             return Err(ConfigError::new(
                 "max_size",
@@ -1278,6 +1411,12 @@ impl PoolCore {
         Ok(())
     }
 
+    /// Whether an action or an event is waiting to be polled (the hot paths usually have none).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn has_output(&self) -> bool {
+        !self.actions.is_empty() || !self.events.is_empty()
+    }
+
     /// What the adapter must do next.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
@@ -1290,13 +1429,9 @@ impl PoolCore {
 
     /// The earliest time at which [`handle_timeout`](Self::handle_timeout) has work to do.
     pub fn poll_timeout(&mut self) -> Option<Timestamp> {
-        while let Some(&Reverse((_, id))) = self.deadlines.peek() {
-            if self.waiters.contains_key(&id) {
-                break;
-            }
-            self.deadlines.pop();
-        }
-        let mut next = self.deadlines.peek().map(|Reverse((d, _))| *d);
+        self.timer_floor = None;
+        self.compact_deadlines();
+        let mut next = self.peek_deadline().map(|(d, _, _)| d);
         let mut consider = |t: Timestamp| {
             next = Some(next.map_or(t, |n: Timestamp| n.min(t)));
         };
@@ -1330,27 +1465,57 @@ impl PoolCore {
                 _ => {}
             }
         }
+        if let Some(at) = self.create_wait() {
+            consider(at);
+        }
+        next
+    }
+
+    /// When a create that is wanted now (for a waiter or `min_idle`) but held back (back-off,
+    /// breaker) may start. O(1): [`poll_timeout_before`](Self::poll_timeout_before) checks it
+    /// every time, since it depends on counts that most operations change.
+    fn create_wait(&self) -> Option<Timestamp> {
         let wants_create = self.lifecycle == Lifecycle::Open
             && (self.unassigned() > self.supply_in_flight()
                 || (self.idle.len() as u32 + self.creating) < self.config.min_idle)
             && self.total() < self.config.max_size;
-        if wants_create {
-            // Times already passed were acted on: if no create could start then, none can until
-            // a result arrives (a half-open probe in flight), so they are no reason to wake.
-            let at = match self.breaker.open_until() {
-                Some(until) => until.max(self.next_create_at),
-                None => self.next_create_at,
-            };
-            if at > self.now_hint {
-                consider(at);
-            }
+        if !wants_create {
+            return None;
         }
-        next
+        // Times already passed were acted on: if no create could start then, none can until
+        // a result arrives (a half-open probe in flight), so they are no reason to wake.
+        let at = match self.breaker.open_until() {
+            Some(until) => until.max(self.next_create_at),
+            None => self.next_create_at,
+        };
+        (at > self.now_hint).then_some(at)
+    }
+
+    /// For an adapter whose timer is armed for `armed` (`None`: not armed), computed with
+    /// [`poll_timeout`](Self::poll_timeout): `Some(t)` when the next timeout is now `t`, earlier
+    /// than `armed`, so the timer must be re-armed; `None` when the armed timer is early enough
+    /// (firing early is harmless: [`handle_timeout`](Self::handle_timeout) then finds nothing to
+    /// do). Cheap when nothing done since the last `poll_timeout` can be due before `armed`,
+    /// which is the case on the pool's hot paths (an idle connection checked out, one returned,
+    /// a caller queued behind others), so an adapter can call it after every operation.
+    pub fn poll_timeout_before(&mut self, armed: Option<Timestamp>) -> Option<Timestamp> {
+        let floor = match (self.timer_floor, self.create_wait()) {
+            (Some(f), Some(w)) => f.min(w),
+            (f, w) => f.or(w)?,
+        };
+        if armed.is_some_and(|a| floor >= a) {
+            return None;
+        }
+        let next = self.poll_timeout()?;
+        armed.is_none_or(|a| next < a).then_some(next)
     }
 
     /// The numbers at `now`.
     pub fn metrics(&mut self, now: Timestamp) -> PoolMetrics {
         let breaker_state = self.breaker.state(now);
+        if breaker_state != BreakerState::Closed {
+            self.touch_timer_any();
+        }
         self.forward_breaker_events();
         PoolMetrics {
             idle: self.idle.len() as u32,

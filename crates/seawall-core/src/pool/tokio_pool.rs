@@ -3,17 +3,25 @@
 //! The engine decides; this file only performs its actions (spawning creates, validations and
 //! destroys, waking waiters) and keeps one timer task per pool for `poll_timeout`. The lock
 //! around the engine and the connection map is never held across an `.await`.
+//!
+//! The hot paths take the lock once and read the clock once: a checkout of an idle connection
+//! and a return allocate nothing, and wake nobody unless a caller is waiting for the connection
+//! or the engine's next timeout moved earlier than the timer task's (see
+//! [`PoolCore::poll_timeout_before`]). Waiting callers are woken through their own waker.
 
 use std::backtrace::Backtrace;
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::{Notify, oneshot};
 
+use super::engine::IdMap;
 use super::{Acquire, Action, Lease, PoolConfig, PoolCore, PoolError, PoolEvent, PoolMetrics};
 use crate::budget::Budget;
 use crate::time::{Clock, MonotonicClock, Timestamp};
@@ -44,23 +52,87 @@ pub trait Manager: Send + Sync + 'static {
 
 type Listener = Arc<dyn Fn(&PoolEvent, Option<&Backtrace>) + Send + Sync>;
 
+/// A waiting caller's mailbox, shared by its future and the pool: the pool puts the engine's
+/// answer (with the connection) here and wakes the caller, who takes it under this small lock
+/// rather than the pool's. Mailboxes are reused once their caller is done with them, so
+/// waiting allocates nothing once the pool has warmed up.
+struct WaiterCell<C> {
+    mailbox: Mutex<Mailbox<C>>,
+}
+
+struct Mailbox<C> {
+    waker: Option<Waker>,
+    outcome: Option<Outcome<C>>,
+}
+
+/// What a waiter is handed: a checkout and its connection (`None` if the pool closed it in
+/// the meantime), or why it failed.
+type Outcome<C> = Result<(Lease, Option<C>), PoolError>;
+
+type Cell<C> = Arc<WaiterCell<C>>;
+
+/// Mailboxes kept for reuse, at most.
+const SPARE_CELLS: usize = 256;
+
 struct State<M: Manager> {
     core: PoolCore,
     /// Connections not checked out: idle, or being validated (taken out while it runs).
-    conns: HashMap<u64, M::Connection>,
-    waiters: HashMap<u64, oneshot::Sender<Result<Lease, PoolError>>>,
+    conns: IdMap<u64, M::Connection>,
+    /// Callers waiting, until the engine hands them a connection or fails them.
+    waiters: IdMap<u64, Cell<M::Connection>>,
+    /// Mailboxes of callers served, for reuse once their futures have let go of them.
+    spare_cells: VecDeque<Cell<M::Connection>>,
     /// Where each checkout was taken, by slot: captured only when leaks are reported
     /// (`leak_threshold` is set), since a backtrace costs microseconds.
-    acquired_at: HashMap<u64, Arc<Backtrace>>,
+    acquired_at: IdMap<u64, Arc<Backtrace>>,
+    /// When the timer task will next call `handle_timeout` (`None`: only when notified). The
+    /// task is notified only when the engine's next timeout moves before this.
+    timer_at: Option<Timestamp>,
 }
 
 struct Shared<M: Manager> {
     manager: M,
     state: Mutex<State<M>>,
-    /// Wakes the timer task when the earliest deadline may have moved. Its own `Arc` so the
+    /// Wakes the timer task when the earliest deadline moved earlier. Its own `Arc` so the
     /// task can wait on it while holding only a weak reference to the pool.
     timer: Arc<Notify>,
     listeners: Mutex<Vec<Listener>>,
+    /// `leak_threshold` is set (it cannot change): capture where each checkout is taken.
+    track_leaks: bool,
+}
+
+/// What to do once the state lock is released: wake the callers that were handed a connection
+/// or an error, and the timer task if its deadline moved earlier. Done outside the lock so a
+/// woken task (on another worker) does not find the lock still held.
+#[must_use]
+struct Wakeups {
+    first: Option<Waker>,
+    more: Vec<Waker>,
+    timer: bool,
+}
+
+impl Wakeups {
+    #[inline]
+    fn run(self, timer: &Notify) {
+        if let Some(w) = self.first {
+            w.wake();
+        }
+        for w in self.more {
+            w.wake();
+        }
+        if self.timer {
+            timer.notify_one();
+        }
+    }
+
+    fn push(&mut self, w: Option<Waker>) {
+        let Some(w) = w else { return };
+        if self.first.is_none() {
+            self.first = Some(w);
+        } else {
+            self.more.push(w);
+        }
+    }
 }
 
 /// A connection pool on tokio. Cloning is cheap; clones share the pool.
@@ -76,6 +148,8 @@ impl<M: Manager> Clone for Pool<M> {
     }
 }
 
+/// The real clock. Checkouts and returns read it precisely: the use and wait histograms are
+/// in microseconds, and a coarse clock (4 ms ticks here) would flatten them.
 fn now() -> Timestamp {
     MonotonicClock.now()
 }
@@ -84,13 +158,17 @@ impl<M: Manager> Pool<M> {
     /// A pool that opens connections with `manager`. Must be called inside a tokio runtime: it
     /// starts the pool's timer task (which ends when the last clone of the pool is dropped).
     pub fn new(manager: M, config: PoolConfig) -> Self {
+        let track_leaks = config.leak_threshold().is_some();
         let shared = Arc::new(Shared {
             manager,
+            track_leaks,
             state: Mutex::new(State {
                 core: PoolCore::new(config),
-                conns: HashMap::new(),
-                waiters: HashMap::new(),
-                acquired_at: HashMap::new(),
+                conns: IdMap::default(),
+                waiters: IdMap::default(),
+                spare_cells: VecDeque::new(),
+                acquired_at: IdMap::default(),
+                timer_at: None,
             }),
             timer: Arc::new(Notify::new()),
             listeners: Mutex::new(Vec::new()),
@@ -104,60 +182,22 @@ impl<M: Manager> Pool<M> {
     }
 
     /// A connection, waiting at most `acquire_timeout`.
-    pub async fn get(&self) -> Result<Pooled<M>, PoolError> {
-        self.get_with(None).await
+    // A plain future rather than an `async fn`: awaited the same way, without the wrapper
+    // futures that would carry the result up through each layer.
+    pub fn get(&self) -> impl Future<Output = Result<Pooled<M>, PoolError>> + Send + '_ {
+        self.get_with(None)
     }
 
     /// A connection, waiting at most the earlier of `acquire_timeout` and the budget's end.
-    pub async fn get_with(&self, budget: Option<&Budget>) -> Result<Pooled<M>, PoolError> {
-        let (tx, rx) = oneshot::channel();
-        let waiter = {
-            let mut st = self.shared.state.lock();
-            let acquired = st.core.acquire(now(), budget);
-            let r = match acquired {
-                Ok(Acquire::Ready(lease)) => Ok(Ok(lease)),
-                Ok(Acquire::Wait(w)) => {
-                    st.waiters.insert(w.as_u64(), tx);
-                    Ok(Err(w))
-                }
-                Err(e) => Err(e),
-            };
-            self.shared.process(&mut st);
-            r?
-        };
-        self.shared.timer.notify_one();
-        let lease = match waiter {
-            Ok(lease) => lease,
-            Err(w) => {
-                let mut guard = WaitGuard {
-                    shared: &self.shared,
-                    waiter: w.as_u64(),
-                    rx: Some(rx),
-                };
-                let rx = guard.rx.as_mut().ok_or(PoolError::Closed)?;
-                let r = rx.await.map_err(|_| PoolError::Closed)?;
-                guard.rx = None;
-                r?
-            }
-        };
-        let conn = {
-            let mut st = self.shared.state.lock();
-            let slot = lease.slot().as_u64();
-            if st.core.config().leak_threshold().is_some() {
-                st.acquired_at
-                    .insert(slot, Arc::new(Backtrace::force_capture()));
-            }
-            st.conns.remove(&slot)
-        };
-        match conn {
-            Some(conn) => Ok(Pooled {
-                shared: Arc::clone(&self.shared),
-                lease,
-                conn: Some(conn),
-                broken: false,
-            }),
-            // Closed between the hand-off and now (a drain deadline): nothing to give.
-            None => Err(PoolError::Closed),
+    pub fn get_with(
+        &self,
+        budget: Option<&Budget>,
+    ) -> impl Future<Output = Result<Pooled<M>, PoolError>> + Send + '_ {
+        Acquiring {
+            shared: &self.shared,
+            budget: budget.copied(),
+            waiter: None,
+            done: false,
         }
     }
 
@@ -174,16 +214,13 @@ impl<M: Manager> Pool<M> {
 
     /// The pool's numbers.
     pub fn metrics(&self) -> PoolMetrics {
-        self.shared.state.lock().core.metrics(now())
+        self.shared.with_core(|core, now| core.metrics(now))
     }
 
     /// Changes `max_size`.
     pub fn resize(&self, max_size: u32) -> Result<(), crate::ConfigError> {
-        let r = self
-            .shared
-            .with_core(|core, now| core.resize(max_size, now));
-        self.shared.timer.notify_one();
-        r
+        self.shared
+            .with_core(|core, now| core.resize(max_size, now))
     }
 
     /// Stops handing out connections, waits up to `timeout` for checkouts to come back, closes
@@ -201,84 +238,252 @@ impl<M: Manager> Pool<M> {
         self.shared.with_core(|core, now| {
             core.drain(now, now.saturating_add(timeout));
         });
-        self.shared.timer.notify_one();
         rx.await.unwrap_or_default()
     }
 }
 
-/// Cancels a wait whose future is dropped, and returns a connection handed to it meanwhile.
-struct WaitGuard<'a, M: Manager> {
+/// The future of [`Pool::get_with`]. The first poll asks the engine; when it says wait, the
+/// caller's waker goes into its [`WaiterCell`] and later polls only look there. Dropped before
+/// it finished, it cancels the wait, or returns a connection handed to it meanwhile.
+struct Acquiring<'a, M: Manager> {
     shared: &'a Arc<Shared<M>>,
-    waiter: u64,
-    rx: Option<oneshot::Receiver<Result<Lease, PoolError>>>,
+    budget: Option<Budget>,
+    /// Set once queued: the waiter and its mailbox.
+    waiter: Option<(u64, Cell<M::Connection>)>,
+    /// Returned its result: nothing to undo on drop.
+    done: bool,
 }
 
-impl<M: Manager> Drop for WaitGuard<'_, M> {
+impl<M: Manager> State<M> {
+    /// A mailbox for a new waiter: the oldest spare one if its last caller has let go of it.
+    fn take_cell(&mut self, waker: &Waker) -> Cell<M::Connection> {
+        // The oldest spare is usually free; one whose caller has been woken but has not yet run
+        // is still held, and goes to the back. A new mailbox only when every spare is held, so
+        // the spares stop growing at the most callers ever waiting or being woken at once.
+        let mut cell = None;
+        for _ in 0..self.spare_cells.len() {
+            let Some(mut c) = self.spare_cells.pop_front() else {
+                break;
+            };
+            if Arc::get_mut(&mut c).is_some() {
+                cell = Some(c);
+                break;
+            }
+            self.spare_cells.push_back(c);
+        }
+        let mut cell = cell.unwrap_or_else(|| {
+            Arc::new(WaiterCell {
+                mailbox: Mutex::new(Mailbox {
+                    waker: None,
+                    outcome: None,
+                }),
+            })
+        });
+        if let Some(c) = Arc::get_mut(&mut cell) {
+            let mb = c.mailbox.get_mut();
+            mb.waker = Some(waker.clone());
+            mb.outcome = None;
+        }
+        cell
+    }
+
+    fn recycle_cell(&mut self, cell: Cell<M::Connection>) {
+        if self.spare_cells.len() < SPARE_CELLS {
+            self.spare_cells.push_back(cell);
+        }
+    }
+}
+
+impl<M: Manager> Future for Acquiring<'_, M> {
+    type Output = Result<Pooled<M>, PoolError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let shared = this.shared;
+        if let Some((_, cell)) = &this.waiter {
+            let outcome = {
+                let mut mb = cell.mailbox.lock();
+                match mb.outcome.take() {
+                    Some(outcome) => outcome,
+                    None => {
+                        match &mut mb.waker {
+                            Some(old) if old.will_wake(cx.waker()) => {}
+                            slot => *slot = Some(cx.waker().clone()),
+                        }
+                        return Poll::Pending;
+                    }
+                }
+            };
+            this.done = true;
+            let (lease, conn) = outcome?;
+            if shared.track_leaks {
+                shared
+                    .state
+                    .lock()
+                    .acquired_at
+                    .insert(lease.slot().as_u64(), Arc::new(Backtrace::force_capture()));
+            }
+            return Poll::Ready(match conn {
+                Some(conn) => Ok(Pooled {
+                    shared: Arc::clone(shared),
+                    lease,
+                    conn: Some(conn),
+                    broken: false,
+                }),
+                // Closed before the hand-off reached it (a drain deadline): nothing to give.
+                None => Err(PoolError::Closed),
+            });
+        }
+        let mut st = shared.state.lock();
+        let now = now();
+        let lease = match st.core.acquire(now, this.budget.as_ref()) {
+            Ok(Acquire::Ready(lease)) => lease,
+            Ok(Acquire::Wait(w)) => {
+                let cell = st.take_cell(cx.waker());
+                st.waiters.insert(w.as_u64(), Arc::clone(&cell));
+                this.waiter = Some((w.as_u64(), cell));
+                let wakeups = shared.process(&mut st, now);
+                drop(st);
+                wakeups.run(&shared.timer);
+                return Poll::Pending;
+            }
+            Err(e) => {
+                this.done = true;
+                let wakeups = shared.process(&mut st, now);
+                drop(st);
+                wakeups.run(&shared.timer);
+                return Poll::Ready(Err(e));
+            }
+        };
+        this.done = true;
+        let slot = lease.slot().as_u64();
+        if shared.track_leaks {
+            st.acquired_at
+                .insert(slot, Arc::new(Backtrace::force_capture()));
+        }
+        let conn = st.conns.remove(&slot);
+        let wakeups = shared.process(&mut st, now);
+        drop(st);
+        wakeups.run(&shared.timer);
+        Poll::Ready(match conn {
+            Some(conn) => Ok(Pooled {
+                shared: Arc::clone(shared),
+                lease,
+                conn: Some(conn),
+                broken: false,
+            }),
+            None => Err(PoolError::Closed),
+        })
+    }
+}
+
+impl<M: Manager> Drop for Acquiring<'_, M> {
     fn drop(&mut self) {
-        let Some(mut rx) = self.rx.take() else {
+        if self.done {
+            return;
+        }
+        let Some((w, cell)) = self.waiter.take() else {
             return;
         };
-        let mut st = self.shared.state.lock();
-        st.waiters.remove(&self.waiter);
-        let cancelled = st
-            .core
-            .cancel(super::WaiterId::from_u64(self.waiter), now());
-        if !cancelled && let Ok(Ok(lease)) = rx.try_recv() {
-            // Served just before the caller gave up: put the connection back.
-            st.core.release(lease, false, now());
+        let shared = self.shared;
+        // The pool's lock first, then the mailbox's: the order the hand-off takes them in.
+        let mut st = shared.state.lock();
+        let now = now();
+        let outcome = cell.mailbox.lock().outcome.take();
+        match outcome {
+            // Served just before the caller gave up: put the connection back (the engine hands
+            // it to the next caller in line).
+            Some(Ok((lease, conn))) => {
+                if let Some(conn) = conn {
+                    st.conns.insert(lease.slot().as_u64(), conn);
+                }
+                st.core.release(lease, false, now);
+            }
+            Some(Err(_)) => {}
+            None => {
+                st.waiters.remove(&w);
+                st.core.cancel(super::WaiterId::from_u64(w), now);
+            }
         }
-        self.shared.process(&mut st);
+        let wakeups = shared.process(&mut st, now);
+        drop(st);
+        wakeups.run(&shared.timer);
     }
 }
 
 impl<M: Manager> Shared<M> {
     fn with_core<R>(self: &Arc<Self>, f: impl FnOnce(&mut PoolCore, Timestamp) -> R) -> R {
         let mut st = self.state.lock();
-        let r = f(&mut st.core, now());
-        self.process(&mut st);
+        let now = now();
+        let r = f(&mut st.core, now);
+        let wakeups = self.process(&mut st, now);
+        drop(st);
+        wakeups.run(&self.timer);
         r
     }
 
-    /// Performs every action the engine asks for, and reports its events.
-    fn process(self: &Arc<Self>, st: &mut State<M>) {
+    /// Performs every action the engine asks for, reports its events, and says whom to wake
+    /// once the lock is released.
+    fn process(self: &Arc<Self>, st: &mut State<M>, now: Timestamp) -> Wakeups {
+        let mut wakeups = Wakeups {
+            first: None,
+            more: Vec::new(),
+            timer: false,
+        };
+        if st.core.has_output() {
+            self.perform(st, now, &mut wakeups);
+        }
+        if let Some(t) = st.core.poll_timeout_before(st.timer_at) {
+            st.timer_at = Some(t);
+            wakeups.timer = true;
+        }
+        wakeups
+    }
+
+    /// The actions and events of [`process`](Self::process).
+    fn perform(self: &Arc<Self>, st: &mut State<M>, now: Timestamp, wakeups: &mut Wakeups) {
         while let Some(action) = st.core.poll_action() {
             match action {
                 Action::Create { slot, deadline } => {
                     let shared = Arc::clone(self);
                     tokio::spawn(async move {
-                        let limit = deadline.saturating_duration_since(now());
+                        let limit = deadline.saturating_duration_since(self::now());
                         let result = tokio::time::timeout(limit, shared.manager.create()).await;
                         let mut st = shared.state.lock();
+                        let now = self::now();
                         match result {
                             Ok(Ok(conn)) => {
                                 st.conns.insert(slot.as_u64(), conn);
-                                st.core.handle_created(slot, now());
+                                st.core.handle_created(slot, now);
                             }
-                            Ok(Err(e)) => st.core.handle_create_failed(slot, &e.to_string(), now()),
+                            Ok(Err(e)) => st.core.handle_create_failed(slot, &e.to_string(), now),
                             // The engine abandons it at the same deadline (a no-op if it did).
                             Err(_) => st.core.handle_create_failed(
                                 slot,
                                 "connection attempt timed out",
-                                now(),
+                                now,
                             ),
                         }
-                        shared.process(&mut st);
+                        let wakeups = shared.process(&mut st, now);
                         drop(st);
-                        shared.timer.notify_one();
+                        wakeups.run(&shared.timer);
                     });
                 }
                 Action::Validate { slot } => {
                     let Some(mut conn) = st.conns.remove(&slot.as_u64()) else {
-                        st.core.handle_validated(slot, false, now());
+                        st.core.handle_validated(slot, false, now);
                         continue;
                     };
                     let shared = Arc::clone(self);
                     tokio::spawn(async move {
                         let ok = shared.manager.validate(&mut conn).await;
                         let mut st = shared.state.lock();
+                        let now = self::now();
                         st.conns.insert(slot.as_u64(), conn);
-                        st.core.handle_validated(slot, ok, now());
-                        shared.process(&mut st);
+                        st.core.handle_validated(slot, ok, now);
+                        let wakeups = shared.process(&mut st, now);
+                        drop(st);
+                        wakeups.run(&shared.timer);
                     });
                 }
                 Action::Destroy { slot, .. } => {
@@ -287,18 +492,28 @@ impl<M: Manager> Shared<M> {
                         tokio::spawn(async move { shared.manager.destroy(conn).await });
                     }
                 }
-                Action::Hand { waiter, lease } => {
-                    let delivered = st
-                        .waiters
-                        .remove(&waiter.as_u64())
-                        .is_some_and(|tx| tx.send(Ok(lease)).is_ok());
-                    if !delivered {
-                        st.core.release(lease, false, now());
+                Action::Hand { waiter, lease } => match st.waiters.remove(&waiter.as_u64()) {
+                    Some(cell) => {
+                        let conn = st.conns.remove(&lease.slot().as_u64());
+                        let mut mb = cell.mailbox.lock();
+                        mb.outcome = Some(Ok((lease, conn)));
+                        wakeups.push(mb.waker.take());
+                        drop(mb);
+                        st.recycle_cell(cell);
                     }
-                }
+                    // Nobody to take it (cannot happen while entries outlive their waits):
+                    // put it back rather than lose it.
+                    None => {
+                        st.core.release(lease, false, now);
+                    }
+                },
                 Action::Fail { waiter, error } => {
-                    if let Some(tx) = st.waiters.remove(&waiter.as_u64()) {
-                        let _ = tx.send(Err(error));
+                    if let Some(cell) = st.waiters.remove(&waiter.as_u64()) {
+                        let mut mb = cell.mailbox.lock();
+                        mb.outcome = Some(Err(error));
+                        wakeups.push(mb.waker.take());
+                        drop(mb);
+                        st.recycle_cell(cell);
                     }
                 }
             }
@@ -338,8 +553,12 @@ async fn run_timer<M: Manager>(shared: Weak<Shared<M>>, timer: Arc<Notify>) {
         let Some(s) = shared.upgrade() else {
             return;
         };
-        let next = s.state.lock().core.poll_timeout();
-        let wait = next.map(|t| t.saturating_duration_since(now()));
+        let wait = {
+            let mut st = s.state.lock();
+            let next = st.core.poll_timeout();
+            st.timer_at = next;
+            next.map(|t| t.saturating_duration_since(now()))
+        };
         // Hold only a weak reference while sleeping, so dropping the pool ends this task.
         drop(s);
         match wait {
@@ -402,19 +621,22 @@ impl<M: Manager> Drop for Pooled<M> {
         };
         let slot = self.lease.slot().as_u64();
         let mut st = self.shared.state.lock();
+        let now = now();
         // Back in the map first: the engine may hand it straight to a waiter or destroy it.
         st.conns.insert(slot, conn);
-        if !st.core.release(self.lease, self.broken, now())
+        if !st.core.release(self.lease, self.broken, now)
             && let Some(conn) = st.conns.remove(&slot)
         {
             // The pool closed it while it was out (a drain deadline): close it now.
             let shared = Arc::clone(&self.shared);
             tokio::spawn(async move { shared.manager.destroy(conn).await });
         }
-        self.shared.process(&mut st);
+        let wakeups = self.shared.process(&mut st, now);
         // After `process`, so a `LeakReturned` event still names where the checkout was taken.
-        st.acquired_at.remove(&slot);
+        if !st.acquired_at.is_empty() {
+            st.acquired_at.remove(&slot);
+        }
         drop(st);
-        self.shared.timer.notify_one();
+        wakeups.run(&self.shared.timer);
     }
 }
