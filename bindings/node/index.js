@@ -14,6 +14,7 @@
 // - lib/pg.js        pgPoolOptions, for pools of `pg.Client` connections
 // - lib/errors.js    SeawallError and its subclasses, each with a stable `code`
 // - lib/clock.js     ManualClock
+// - lib/watchdog.js  MemoryWatchdog, WatchdogPolicy, readMemory (the memory watchdog)
 
 const { CircuitBreaker, Permit } = require('./lib/breaker.js')
 const { TimeoutPolicy, Budget } = require('./lib/budget.js')
@@ -23,6 +24,7 @@ const { Pool } = require('./lib/pool.js')
 const { PoolEngine } = require('./lib/pool-engine.js')
 const { pgPoolOptions } = require('./lib/pg.js')
 const { ManualClock } = require('./lib/clock.js')
+const { MemoryWatchdog, WatchdogPolicy, readMemory } = require('./lib/watchdog.js')
 const {
   SeawallError,
   BreakerOpenError,
@@ -53,6 +55,9 @@ module.exports = {
   PoolEngine,
   pgPoolOptions,
   ManualClock,
+  MemoryWatchdog,
+  WatchdogPolicy,
+  readMemory,
   SeawallError,
   BreakerOpenError,
   SnapshotError,

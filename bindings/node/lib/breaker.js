@@ -5,11 +5,21 @@
 // Nothing here keeps a timer or a handle, and the native side holds no JS callback, so a
 // process that created breakers exits by itself.
 //
-// The native hot path is two module functions taking the breaker's slot and returning numbers,
+// The native calls are two module functions taking the breaker's slot and returning numbers,
 // not objects (see bindings/node/src/breaker.rs for why): `acquire(slot, now)` gives
 // `token * 2 + pending` (≥ 0) or `-(1 + reason * 2 + pending)`, and `record(slot, …)` gives
 // `pending`; `pending` means state changes wait in the core's queue, which is drained (and
 // emitted as `stateChange`) only then.
+//
+// Most calls make neither. After every native call the core publishes its fast path in
+// `#fast`, a Float64Array this facade owns (layout below, the same as src/breaker.rs): what it
+// would answer to an acquire without looking (admit while closed; reject until the open
+// duration ends; reject while forced open), and whether a success would change nothing but its
+// counters (closed, a count window full of successes). The facade replays those answers and
+// counts what it did in the same array; the core folds the counts in at the start of its next
+// call, so its decisions and metrics are the same as if it had been asked every time. A call
+// through a healthy breaker thus makes no native call and reads no clock (unless slow calls are
+// tracked), and a rejection while open reads the clock once.
 
 const native = require('../native.js')
 const { readClock, checkClockOption } = require('./clock.js')
@@ -33,6 +43,34 @@ const SUCCESS = 0
 const FAILURE = 1
 const IGNORED = 2
 const EVENTS = ['stateChange', 'reject']
+
+// The fast-path array (src/breaker.rs, `mod fast`): indices...
+const F_ADMISSION = 0
+const F_UNTIL_NS = 1
+const F_EPOCH = 2
+const F_SUCCESS_NOOP = 3
+const F_NEEDS_START = 4
+const F_ADMITTED = 5
+const F_SUCCEEDED = 6
+const F_REJECTED = 7
+const F_LEN = 8
+// ...and the admissions it publishes.
+const ADMIT_COUNTED = 1
+const ADMIT_UNCOUNTED = 2
+const REJECT_UNTIL = 3
+const REJECT_FORCED = 4
+/** A permit's start time when the breaker does not need it (no slow-call tracking). */
+const NO_START = -1
+
+/**
+ * A Permit and a rejection error kept alive for ever. V8 keeps the hidden class (map) of the
+ * objects a class builds only through live instances; when a full GC finds none, it discards the
+ * map and deoptimizes every function compiled against it, which then run unoptimized for
+ * thousands of calls after each major GC (a permit's cost tripled, a rejection's doubled). The
+ * permit is a stand-in referring to nothing of the user's (its numbers are doubles, the most
+ * general field representation, so real permits share its map); the error is the latest one.
+ */
+const shapes = { permit: undefined, rejection: undefined }
 
 /** @type {(breaker: CircuitBreaker, token: number, startedMs: number, outcome: number) => void} */
 let recordPermit
@@ -114,7 +152,13 @@ class CircuitBreaker {
   // Holding the NativeBreaker keeps its slot allocated for as long as this breaker lives.
   #native
   #slot
+  /** @type {Float64Array} the fast path the core publishes, and the counts it folds in */
+  #fast = new Float64Array(new ArrayBuffer(F_LEN * Float64Array.BYTES_PER_ELEMENT))
   #clock
+  /** The last reading of the clock, for recording when it cannot be read again. */
+  #lastNowMs = 0
+  /** The clock is the default one, whose readings are always valid: the fast path skips it. */
+  #skipClock
   #name
   #isFailure
   #ignore
@@ -136,10 +180,12 @@ class CircuitBreaker {
     checkFunction('isResultFailure', isResultFailure)
     checkClockOption(clock)
     if (name !== undefined && typeof name !== 'string') throw optionTypeError('name', 'a string', name)
-    // The native constructor reads the numeric options and ignores the keys above.
-    this.#native = new NativeBreaker(options)
+    // The native constructor reads the numeric options and ignores the keys above. The array
+    // is over its own ArrayBuffer, which nothing else sees: the native side keeps writing to it.
+    this.#native = new NativeBreaker(options, this.#fast)
     this.#slot = this.#native.slot
     this.#clock = clock ?? globalThis.performance
+    this.#skipClock = clock === undefined
     this.#name = name
     this.#isFailure = isFailure
     this.#ignore = ignore
@@ -171,19 +217,35 @@ class CircuitBreaker {
   /**
    * Runs `fn(...args)` if the breaker admits it, awaits it, and records its outcome. Rejects
    * with `BreakerOpenError` when the breaker refuses the call (`fn` is then not called).
+   * @returns {Promise<unknown>}
    */
-  async run(fn, ...args) {
+  run(fn, ...args) {
     if (typeof fn !== 'function') {
-      throw withCode(new TypeError(`fn must be a function, got ${typeName(fn)}`), 'SEAWALL_INVALID_ARGUMENT')
+      return Promise.reject(withCode(new TypeError(`fn must be a function, got ${typeName(fn)}`), 'SEAWALL_INVALID_ARGUMENT'))
     }
-    const startedMs = this.#now()
-    const code = native.acquire(this.#slot, startedMs)
-    if (code < 0) throw this.#rejected(code)
-    if (code % 2 === 1) this.#emitTransitions()
-    const token = Math.floor(code / 2)
+    const f = this.#fast
+    const admission = f[F_ADMISSION]
+    if (admission === ADMIT_COUNTED && this.#skipClock && f[F_NEEDS_START] === 0) {
+      // Closed: admitted as the core would, without asking it or reading the clock.
+      f[F_ADMITTED]++
+      return this.#runAdmitted(fn, args, f[F_EPOCH] * 2 + 1, NO_START)
+    }
+    let nowMs
+    let admitted
+    try {
+      nowMs = this.#now()
+      admitted = this.#admitAt(admission, nowMs)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    if (typeof admitted !== 'number') return rejectLater(admitted)
+    return this.#runAdmitted(fn, args, admitted, nowMs)
+  }
+
+  async #runAdmitted(fn, args, token, startedMs) {
     let result
     try {
-      result = await fn(...args)
+      result = await (args.length === 0 ? fn() : fn(...args))
     } catch (error) {
       this.#settleClassified(token, startedMs, this.#ignore, this.#isFailure, error, true)
       throw error
@@ -197,11 +259,52 @@ class CircuitBreaker {
    * ends; throws `BreakerOpenError` when rejected.
    */
   tryAcquire() {
-    const startedMs = this.#now()
-    const code = native.acquire(this.#slot, startedMs)
-    if (code < 0) throw this.#rejected(code)
+    const f = this.#fast
+    const admission = f[F_ADMISSION]
+    if (admission === ADMIT_COUNTED && this.#skipClock && f[F_NEEDS_START] === 0) {
+      f[F_ADMITTED]++
+      return new Permit(this, f[F_EPOCH] * 2 + 1, NO_START)
+    }
+    const nowMs = this.#now()
+    const admitted = this.#admitAt(admission, nowMs)
+    if (typeof admitted !== 'number') throw admitted
+    return new Permit(this, admitted, nowMs)
+  }
+
+  /**
+   * Admits a call at `nowMs` as the core does: from the published fast path when it has the
+   * answer, else by asking the core. Returns the permit's token (`epoch * 2 + counted`), or the
+   * `BreakerOpenError` of a rejection (the `reject` event emitted); throws for a bad reading.
+   */
+  #admitAt(admission, nowMs) {
+    const f = this.#fast
+    // A reading the core would refuse (negative, NaN, infinite) goes to it and throws there.
+    const nowNs = nowMs * 1e6
+    if (nowNs >= 0 && nowNs < Infinity) {
+      if (admission === ADMIT_COUNTED) {
+        f[F_ADMITTED]++
+        return f[F_EPOCH] * 2 + 1
+      }
+      if (admission === ADMIT_UNCOUNTED) return f[F_EPOCH] * 2
+      if (admission === REJECT_UNTIL) {
+        // The core's own conversion of the reading (rounded to the nanosecond), so that the
+        // comparison and the retry-after are exactly the ones the core would make.
+        const at = Math.round(nowNs)
+        const untilNs = f[F_UNTIL_NS]
+        if (at < untilNs) {
+          f[F_REJECTED]++
+          return this.#rejection('open', (untilNs - at) / 1e6)
+        }
+        // The open duration is over: the core half-opens.
+      } else if (admission === REJECT_FORCED) {
+        f[F_REJECTED]++
+        return this.#rejection('forced_open', null)
+      }
+    }
+    const code = native.acquire(this.#slot, nowMs)
+    if (code < 0) return this.#rejected(code)
     if (code % 2 === 1) this.#emitTransitions()
-    return new Permit(this, Math.floor(code / 2), startedMs)
+    return Math.floor(code / 2)
   }
 
   /** The breaker's numbers now (rates in percent). */
@@ -333,7 +436,9 @@ class CircuitBreaker {
   }
 
   #now() {
-    return readClock(this.#clock)
+    const t = readClock(this.#clock)
+    this.#lastNowMs = t
+    return t
   }
 
   #rejected(code) {
@@ -341,24 +446,53 @@ class CircuitBreaker {
     const reason = REJECTION_REASONS[c >> 1]
     const retryAfterMs = this.#native.lastRetryAfterMs()
     if (c & 1) this.#emitTransitions()
-    this.#emit('reject', { reason, retryAfterMs })
+    return this.#rejection(reason, retryAfterMs)
+  }
+
+  #rejection(reason, retryAfterMs) {
+    if (this.#listeners.reject.length !== 0) this.#emit('reject', { reason, retryAfterMs })
     // Without a stack: capturing one is most of a rejection's cost (~4 µs), and where the
     // rejection happened is the breaker's name and reason, not the frames. Still a real Error.
-    return withoutStack(() => new BreakerOpenError(reason, retryAfterMs, this.#name))
+    const error = withoutStack(() => new BreakerOpenError(reason, retryAfterMs, this.#name))
+    shapes.rejection = error
+    return error
   }
 
   // Always settles the permit: if the clock cannot be read (it threw, or gave NaN), the call is
   // recorded as ignored, since its duration is unknown, so that no half-open probe slot is
   // lost; then the clock's error is rethrown.
   #record(token, startedMs, outcome) {
+    const f = this.#fast
+    if (this.#skipClock) {
+      // The default clock cannot fail: what needs no reading is decided without one.
+      if (token % 2 === 0) return
+      if (outcome === SUCCESS && f[F_SUCCESS_NOOP] === 1 && token === f[F_EPOCH] * 2 + 1) {
+        f[F_SUCCEEDED]++
+        return
+      }
+    }
     let pending
     try {
-      pending = native.record(this.#slot, token, startedMs, outcome, this.#now())
+      const nowMs = this.#now()
+      const nowNs = nowMs * 1e6
+      if (nowNs >= 0 && nowNs < Infinity) {
+        // An uncounted permit (admitted while disabled) records nothing.
+        if (token % 2 === 0) return
+        if (outcome === SUCCESS && f[F_SUCCESS_NOOP] === 1 && token === f[F_EPOCH] * 2 + 1) {
+          // A success that the core says changes nothing but its counters, by a call admitted
+          // in the current state: counted for the core, not recorded.
+          f[F_SUCCEEDED]++
+          return
+        }
+      }
+      // Without slow-call tracking the start time decides nothing, and was not read.
+      pending = native.record(this.#slot, token, startedMs === NO_START ? nowMs : startedMs, outcome, nowMs)
     } catch (error) {
+      const at = startedMs === NO_START ? this.#lastNowMs : startedMs
       try {
-        pending = native.record(this.#slot, token, startedMs, IGNORED, startedMs)
+        pending = native.record(this.#slot, token, at, IGNORED, at)
       } catch {
-        // Cannot fail (startedMs was accepted at admission); if it did, the first error says more.
+        // Cannot fail (the time was accepted before); if it did, the first error says more.
       }
       if (pending) this.#emitTransitions()
       throw error
@@ -396,5 +530,21 @@ class CircuitBreaker {
     else permit.ignore()
   }
 }
+
+const RESOLVED = Promise.resolve()
+
+/**
+ * A promise rejected with `error` once its caller has had the chance to await it: rejecting
+ * before anyone listens makes Node track it as a possibly unhandled rejection and then untrack
+ * it, which cost more than the rest of a rejection. (A V8 reaction job, not queueMicrotask,
+ * which wraps every callback in an async resource.)
+ */
+function rejectLater(error) {
+  return new Promise((resolve, reject) => {
+    RESOLVED.then(() => reject(error))
+  })
+}
+
+shapes.permit = new Permit({}, 0.5, 0.5)
 
 module.exports = { CircuitBreaker, Permit, settleCallOutcome }

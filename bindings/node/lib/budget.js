@@ -11,6 +11,15 @@
 //
 // Deadlines are enforced by TimedCall entries in the one shared timer queue (deadlines.js). A
 // TimedCall creates its AbortController only when someone asks for the signal.
+//
+// The two questions every `new Budget({ timeoutMs }).run(work)` asks are answered without a
+// native call once the core has answered them for the policy (a native call costs more than a
+// hand-written setTimeout wrapper): how far after now a budget of `timeoutMs` ends (the core's
+// `policy.apply(timeout)`, kept per policy and timeout), and whether, and with what timeout, a
+// call may start now (the core's threshold, `budgetStartMargin`: a call starts when at least
+// the margin is left, and gets what is left up to the policy maximum). Clock readings are
+// rounded to the nanosecond as the core rounds them, so the answers are the core's exactly;
+// anything else (a cap, a reading the core would refuse, numbers past 2^53) asks the core.
 
 const native = require('../native.js')
 const { checkClockOption, readClock } = require('./clock.js')
@@ -29,6 +38,18 @@ const {
 const { performance } = globalThis
 
 const NS_PER_MS = 1e6
+/**
+ * A Budget and a TimedCall kept alive: a stand-in budget referring to nothing of the user's
+ * (its numbers doubles, the most general field representation, so that real budgets share its
+ * map), and the latest TimedCall (a stand-in did not keep everything its compiled code depends
+ * on; a finished call holds nothing but its signal and reason, if any). V8 keeps the hidden
+ * class (map) of the objects a class builds only through live instances; when a full GC finds
+ * none, it discards the map and deoptimizes every function compiled against it, which then run
+ * unoptimized for thousands of calls (5 µs budgets after each major GC).
+ */
+const shapes = { budget: undefined, timedCall: undefined }
+/** Distinct timeouts whose deadline offset a policy keeps (most programs use a handful). */
+const MAX_OFFSETS = 256
 const HEADER_FORMATS = { 'grpc-timeout': 0, 'timeout-ms': 1 }
 
 // Lets constructors build an instance whose private fields the module fills in.
@@ -44,6 +65,10 @@ let maxNsOf
 let scaleOf
 /** @type {(policy: TimeoutPolicy) => number} */
 let minNsOf
+/** @type {(policy: TimeoutPolicy, nowMs: number, timeoutMs: number) => number} */
+let deadlineOf
+/** @type {(policy: TimeoutPolicy) => number} */
+let marginOf
 
 /**
  * The organisation's rules for every timeout: none longer than `maxTimeoutMs`, every
@@ -54,6 +79,10 @@ class TimeoutPolicy {
   #maxNs
   #scale
   #minNs
+  /** @type {Map<number, number>} the core's deadline offset (ns) of each timeout (ms) asked */
+  #offsets = new Map()
+  /** @type {number | undefined} the core's start margin (ns), -1 for none; read on first use */
+  #margin = undefined
 
   static {
     policyFromNative = (parts) => {
@@ -66,6 +95,21 @@ class TimeoutPolicy {
     maxNsOf = (p) => p.#maxNs
     scaleOf = (p) => p.#scale
     minNsOf = (p) => p.#minNs
+    deadlineOf = (p, nowMs, timeoutMs) => {
+      let offset = p.#offsets.get(timeoutMs)
+      if (offset === undefined) {
+        // Throws the core's error for a timeout it refuses.
+        offset = native.budgetOffset(timeoutMs, p.#maxNs, p.#scale, p.#minNs)
+        if (p.#offsets.size < MAX_OFFSETS) p.#offsets.set(timeoutMs, offset)
+      }
+      const nowNs = nowMs * NS_PER_MS
+      if (nowNs >= 0 && nowNs < Infinity) {
+        const deadlineNs = Math.round(nowNs) + offset
+        if (deadlineNs <= Number.MAX_SAFE_INTEGER) return deadlineNs
+      }
+      return native.budgetNew(nowMs, timeoutMs, p.#maxNs, p.#scale, p.#minNs)
+    }
+    marginOf = (p) => (p.#margin ??= native.budgetStartMargin(p.#maxNs, p.#scale, p.#minNs))
   }
 
   /** @param {import('../index').TimeoutPolicyOptions} [options] */
@@ -117,6 +161,15 @@ const DONE = 1
 const EXPIRED = 2
 const CANCELLED = 3
 
+// A promise's settle functions, taken by an executor that is not a closure (one allocation
+// less per call): `new Promise(captureSettlers)` runs it at once.
+let capturedResolve
+let capturedReject
+function captureSettlers(resolve, reject) {
+  capturedResolve = resolve
+  capturedReject = reject
+}
+
 /**
  * One piece of work under a timeout: a deadline-queue entry, the lazily created
  * AbortController, and the settlement of the promise returned for the work.
@@ -137,6 +190,7 @@ class TimedCall {
   /** @param {number} timeoutMs */
   constructor(timeoutMs) {
     this.#timeoutMs = timeoutMs
+    shapes.timedCall = this
   }
 
   /** The signal passed to the work: aborts at the deadline or when the call is cancelled. */
@@ -184,21 +238,22 @@ class TimedCall {
       Promise.resolve(value).catch(() => {})
       return Promise.reject(this.#reason)
     }
-    return new Promise((resolve, reject) => {
-      this.#resolve = resolve
-      this.#reject = reject
-      this.due = due
-      schedule(this)
-      try {
-        then.call(
-          value,
-          (v) => this.#settle(v, false),
-          (e) => this.#settle(e, true),
-        )
-      } catch (error) {
-        this.#settle(error, true)
-      }
-    })
+    const promise = new Promise(captureSettlers)
+    this.#resolve = capturedResolve
+    this.#reject = capturedReject
+    capturedResolve = capturedReject = undefined
+    this.due = due
+    schedule(this)
+    try {
+      then.call(
+        value,
+        (v) => this.#settle(v, false),
+        (e) => this.#settle(e, true),
+      )
+    } catch (error) {
+      this.#settle(error, true)
+    }
+    return promise
   }
 
   #finishNow(value, isError) {
@@ -334,7 +389,7 @@ class Budget {
     checkClockOption(clock)
     const p = policy ?? TimeoutPolicy.getGlobal()
     const c = clock ?? performance
-    this.#init(native.budgetNew(readClock(c), timeoutMs, maxNsOf(p), scaleOf(p), minNsOf(p)), p, c)
+    this.#init(deadlineOf(p, readClock(c), timeoutMs), p, c)
   }
 
   #init(deadlineNs, policy, clock) {
@@ -458,7 +513,7 @@ class Budget {
     let t
     try {
       now = this.#now()
-      t = native.budgetTimeoutFor(this.#deadlineNs, this.#maxNs, this.#scale, this.#minNs, now, undefined)
+      t = this.#timeoutAt(now)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -468,10 +523,24 @@ class Budget {
     return call.start(work, work.length > 0 ? call.signal : undefined, due)
   }
 
+  /** `timeoutFor()` at `nowMs` as the core answers it (see the top of this file). */
+  #timeoutAt(nowMs) {
+    const margin = marginOf(this.#policy)
+    const nowNs = nowMs * NS_PER_MS
+    if (margin >= 0 && nowNs >= 0 && nowNs < Infinity) {
+      const at = Math.round(nowNs)
+      const left = this.#deadlineNs - at
+      if (left >= margin) return Math.min(left, this.#maxNs) / NS_PER_MS
+    }
+    return native.budgetTimeoutFor(this.#deadlineNs, this.#maxNs, this.#scale, this.#minNs, nowMs, undefined)
+  }
+
   #now() {
     return readClock(this.#clock)
   }
 }
+
+shapes.budget = budgetFrom(0.5, policyFromNative({ maxTimeoutNs: 0.5, scale: 0.5, minToStartNs: 0.5 }), performance)
 
 /** A budget of the process-wide policy's maximum (scaled by it), on the real clock. */
 function defaultBudget() {

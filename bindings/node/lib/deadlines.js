@@ -47,7 +47,8 @@ function unschedule(entry) {
   entry.queued = false
   live--
   if (live === 0) {
-    heap.length = 0
+    // Popping keeps the array's storage (setting its length to 0 went through a slow setter).
+    while (heap.length > 0) heap.pop()
   } else if (heap.length > REBUILD_MIN && heap.length > 4 * live) {
     heap = heap.filter((e) => e.queued)
     for (let i = (heap.length >> 1) - 1; i >= 0; i--) siftDown(i)

@@ -191,7 +191,13 @@ class PoolReleaseError extends SeawallError {
  * Builds an error without capturing a stack trace. For rejections on hot paths (an exhausted
  * budget refusing thousands of calls a second during an incident): capturing a stack costs
  * microseconds, and for an error created by a timer or after an `await` it would only show
- * Seawall's own frames. The result is still a proper `Error` (its `stack` is its first line).
+ * Seawall's own frames. The result is still a proper `Error` (built by its constructor, so
+ * `util.types.isNativeError` holds), whose `stack` is its first line, `Name: message`.
+ *
+ * `Error.stackTraceLimit` is made a non-number rather than 0 while the error is built: Node asks
+ * V8 to keep up to 10 frames of every error for uncaught-exception reports, which V8 captures
+ * even with a limit of 0 (half of a `new Error`'s cost on Node 20); a non-number limit turns
+ * all capture off, and `stack` is then set here to what a limit of 0 would have given.
  * @template T
  * @param {() => T} make
  * @returns {T}
@@ -199,16 +205,28 @@ class PoolReleaseError extends SeawallError {
 function withoutStack(make) {
   const limit = Error.stackTraceLimit
   try {
-    Error.stackTraceLimit = 0
+    Error.stackTraceLimit = undefined
   } catch {
     // A frozen `Error` (a hardened realm): pay for the stack rather than fail.
     return make()
   }
+  let error
   try {
-    return make()
+    error = make()
   } finally {
     Error.stackTraceLimit = limit
   }
+  if (error instanceof Error && error.stack === undefined) error.stack = errorHeader(error)
+  return error
+}
+
+// The first line of an error's stack, as V8 writes it (Error.prototype.toString's algorithm).
+function errorHeader(error) {
+  const name = error.name === undefined ? 'Error' : String(error.name)
+  const message = error.message === undefined ? '' : String(error.message)
+  if (name === '') return message
+  if (message === '') return name
+  return `${name}: ${message}`
 }
 
 function typeName(v) {

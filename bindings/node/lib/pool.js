@@ -8,9 +8,10 @@
 // timer for the engine's next timeout.
 //
 // Connection objects never cross into Rust: they stay in `#conns`, keyed by the engine's slot
-// id. Each checkout is handed out as its own Proxy of the connection (see `handleTraps`),
-// so that `release(conn)` knows which checkout it ends: a stale handle (released already) can
-// never return the checkout of whoever holds that connection now.
+// id. Each checkout is handed out as its own Proxy of the connection, whose handler is the
+// Checkout itself (see `Checkout`), so that `release(conn)` knows which checkout it ends: a
+// stale handle (released already) can never return the checkout of whoever holds that
+// connection now.
 //
 // After every native call the result's `pending` bits say whether actions, events or a timer
 // change wait (see src/pool.rs); `#bits` performs them, iteratively, so that a user callback
@@ -53,6 +54,9 @@ const {
 } = require('./pool-engine.js')
 
 const { NativePool } = native
+// `poolAcquireNow` and `poolReleaseNow` as plain N-API callbacks (src/pool.rs): the same
+// results and errors, without the per-call bookkeeping of napi-rs's generated wrappers.
+const { acquire: poolAcquireNow, release: poolReleaseNow } = native.poolHotFunctions()
 const { poolAcquireWith } = internals
 
 const EVENT_NAMES = ['leak', 'leakReturned', 'breaker', 'connectFailed', 'drained']
@@ -137,24 +141,15 @@ class CreateContext {
   }
 }
 
-/** One checkout of a connection. */
-class Checkout {
-  released = false
-  /** Closed by the pool while out (the drain deadline passed). */
-  closed = false
-  leakReported = false
+/** Read through a handle, answers its Checkout (see `Checkout#get`). */
+const CHECKOUT = Symbol('seawall.checkout')
 
-  /**
-   * @param {Slot} slot
-   * @param {string | undefined} stack where it was acquired (when leaks are tracked)
-   * @param {number} acquiredMs
-   */
-  constructor(slot, stack, acquiredMs) {
-    this.slot = slot
-    this.stack = stack
-    this.acquiredMs = acquiredMs
-  }
-}
+/**
+ * The methods of each connection, bound to it, as handles hand them out (a handle's method
+ * must run on the connection itself, so that `#private` fields and internal slots work).
+ * @type {WeakMap<object, Map<PropertyKey, { original: Function, bound: Function }>>}
+ */
+const boundMethods = new WeakMap()
 
 function usedAfterRelease() {
   return new PoolReleaseError(
@@ -164,44 +159,66 @@ function usedAfterRelease() {
 }
 
 /**
- * The traps of the connection handles of one pool. A handle is a Proxy of the connection: it
- * reads and writes the connection itself, hands out its methods bound to it (so `#private`
- * fields and internal state work as usual), and refuses to be used once its checkout is
- * released. Its identity is what `release()` recognises. One handler serves every checkout (a
- * handler per checkout cost more than the rest of an acquire); the trap's receiver, the handle
- * itself, says which checkout it is.
- * @param {WeakMap<object, Checkout>} checkouts the checkout of each handle
- * @returns {ProxyHandler<object>}
+ * One checkout of a connection, and the Proxy handler of the handle its holder gets. A handle
+ * reads and writes the connection itself, hands out its methods bound to it, and refuses to be
+ * used once its checkout is released; its identity is what `release()` recognises. Being the
+ * handler, the checkout is found from the handle without a lookup table (a WeakMap entry per
+ * checkout cost more than the rest of an acquire): reading `handle[CHECKOUT]` answers it.
  */
-function handleTraps(checkouts) {
-  /** @type {WeakMap<object, Map<PropertyKey, { original: Function, bound: Function }>>} */
-  const methodsOf = new WeakMap()
-  return {
-    get(target, key, receiver) {
-      // `then` stays readable so that resolving a promise with a stale handle does not throw.
-      if (typeof key === 'string' && key !== 'then' && checkouts.get(receiver)?.released === true) {
-        throw usedAfterRelease()
-      }
-      const value = Reflect.get(target, key)
-      if (typeof value !== 'function' || key === 'constructor') return value
-      let methods = methodsOf.get(target)
-      if (methods === undefined) {
-        methods = new Map()
-        methodsOf.set(target, methods)
-      }
-      const known = methods.get(key)
-      if (known !== undefined && known.original === value) return known.bound
-      // A proxy must report a non-writable, non-configurable own property as it is.
-      const own = Reflect.getOwnPropertyDescriptor(target, key)
-      const bound = own !== undefined && !own.configurable && !own.writable ? value : value.bind(target)
-      methods.set(key, { original: value, bound })
-      return bound
-    },
-    set(target, key, value, receiver) {
-      if (checkouts.get(receiver)?.released === true) throw usedAfterRelease()
-      return Reflect.set(target, key, value)
-    },
+class Checkout {
+  released = false
+  /** Closed by the pool while out (the drain deadline passed). */
+  closed = false
+  leakReported = false
+
+  /**
+   * @param {Pool<unknown>} pool
+   * @param {Slot} slot
+   * @param {string | undefined} stack where it was acquired (when leaks are tracked)
+   * @param {number} acquiredMs
+   */
+  constructor(pool, slot, stack, acquiredMs) {
+    this.pool = pool
+    this.slot = slot
+    this.stack = stack
+    this.acquiredMs = acquiredMs
   }
+
+  /** The `get` trap of the handle. */
+  get(target, key) {
+    if (key === CHECKOUT) return this
+    // `then` stays readable so that resolving a promise with a stale handle does not throw.
+    if (this.released && typeof key === 'string' && key !== 'then') throw usedAfterRelease()
+    const value = Reflect.get(target, key)
+    if (typeof value !== 'function' || key === 'constructor') return value
+    let methods = boundMethods.get(target)
+    if (methods === undefined) {
+      methods = new Map()
+      boundMethods.set(target, methods)
+    }
+    const known = methods.get(key)
+    if (known !== undefined && known.original === value) return known.bound
+    // A proxy must report a non-writable, non-configurable own property as it is.
+    const own = Reflect.getOwnPropertyDescriptor(target, key)
+    const bound = own !== undefined && !own.configurable && !own.writable ? value : value.bind(target)
+    methods.set(key, { original: value, bound })
+    return bound
+  }
+
+  /** The `set` trap of the handle. */
+  set(target, key, value) {
+    if (this.released) throw usedAfterRelease()
+    return Reflect.set(target, key, value)
+  }
+}
+
+// A promise's settle functions, taken by an executor that is not a closure (one allocation
+// less per wait): `new Promise(captureSettlers)` runs it at once.
+let capturedResolve
+let capturedReject
+function captureSettlers(resolve, reject) {
+  capturedResolve = resolve
+  capturedReject = reject
 }
 
 /** A caller waiting for a connection. */
@@ -224,6 +241,12 @@ class Waiter {
 
   unlisten() {
     if (this.signal !== undefined) this.signal.removeEventListener('abort', this.onAbort)
+  }
+
+  /** Lets go of what it holds, once served or failed (a pool keeps its latest waiter). */
+  forget() {
+    this.resolve = this.reject = this.onAbort = undefined
+    this.signal = this.stack = undefined
   }
 }
 
@@ -274,9 +297,6 @@ class Pool {
   #conns = new Map()
   /** @type {Map<number, Waiter>} */
   #waiters = new Map()
-  /** @type {WeakMap<object, Checkout>} the checkout of each handle handed out */
-  #handles = new WeakMap()
-  #traps = handleTraps(this.#handles)
   /** Checkouts returned after a leak report, until their `leakReturned` event. */
   #returned = new Map()
   /** Checkouts the pool closed while they were out, for the drain's report. */
@@ -286,6 +306,20 @@ class Pool {
   #lastCreateError = undefined
   /** The failed create being reported now, for its `connectFailed` event. */
   #createCause = undefined
+  /**
+   * The latest checkout and the latest waiter (emptied once served). V8 keeps the hidden class
+   * (map) of the objects a class builds only through live instances; when a full GC finds none,
+   * it discards the map and deoptimizes every function compiled against it (the whole acquire
+   * and release path, for thousands of calls after each major GC). Keeping one of each here
+   * keeps the maps for as long as the pool lives.
+   */
+  #lastCheckout = null
+  #lastWaiter = null
+  /**
+   * Where the engine writes the actions it asks for (see #performActions), over its own
+   * ArrayBuffer, which nothing else sees: the native side keeps writing to it.
+   */
+  #actions = new Float64Array(new ArrayBuffer((1 + 4 * 16) * Float64Array.BYTES_PER_ELEMENT))
   #pending = 0
   #pumping = false
   #timer = null
@@ -309,6 +343,7 @@ class Pool {
     // The native constructor reads the numeric options and ignores the keys above.
     this.#native = new NativePool(options)
     this.#slot = this.#native.slot
+    native.poolSetActionArray(this.#slot, this.#actions)
     this.#clock = clock ?? globalThis.performance
     this.#manual = this.#clock instanceof ManualClock
     this.#create = create
@@ -330,8 +365,10 @@ class Pool {
    */
   acquire(options) {
     try {
+      const stack = this.#trackLeaks ? captureStack(this.acquire) : undefined
+      if (options === undefined) return this.#acquire(undefined, undefined, stack)
       const { budget, signal } = acquireOptions(options)
-      return this.#acquire(budget, signal, this.#trackLeaks ? captureStack(this.acquire) : undefined)
+      return this.#acquire(budget, signal, stack)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -350,10 +387,7 @@ class Pool {
         broken = options.broken
       }
     }
-    const checkout =
-      connection !== null && (typeof connection === 'object' || typeof connection === 'function')
-        ? this.#handles.get(connection)
-        : undefined
+    const checkout = this.#checkoutOf(connection)
     if (checkout === undefined) {
       throw new PoolReleaseError('release() was given a connection that was not acquired from this pool', 'unknown')
     }
@@ -376,7 +410,7 @@ class Pool {
     if (typeof fn !== 'function') throw argumentTypeError('fn', 'a function', fn)
     const { budget, signal } = acquireOptions(options)
     const connection = await this.#acquire(budget, signal, this.#trackLeaks ? captureStack(this.use) : undefined)
-    const checkout = this.#handles.get(connection)
+    const checkout = this.#checkoutOf(connection)
     let broken = false
     try {
       return await fn(connection)
@@ -476,7 +510,7 @@ class Pool {
   #acquire(budget, signal, stack) {
     if (signal !== undefined && signal.aborted) return Promise.reject(signal.reason)
     const now = this.#now()
-    const code = budget === undefined ? native.poolAcquire(this.#slot, now) : poolAcquireWith(budget, this.#slot, now)
+    const code = budget === undefined ? poolAcquireNow(this.#slot, now) : poolAcquireWith(budget, this.#slot, now)
     if (code >= 0) {
       const handle = this.#checkOut(Math.floor(code / PENDING_SPAN), stack, now)
       this.#bits(code % PENDING_SPAN)
@@ -490,10 +524,10 @@ class Pool {
       this.#bits(c % PENDING_SPAN)
       return Promise.reject(error)
     }
-    let waiter
-    const promise = new Promise((resolve, reject) => {
-      waiter = new Waiter(resolve, reject, stack)
-    })
+    const promise = new Promise(captureSettlers)
+    const waiter = new Waiter(capturedResolve, capturedReject, stack)
+    capturedResolve = capturedReject = undefined
+    this.#lastWaiter = waiter
     this.#waiters.set(id, waiter)
     if (signal !== undefined) waiter.listen(signal, () => this.#giveUp(id, signal))
     this.#bits(c % PENDING_SPAN)
@@ -507,6 +541,7 @@ class Pool {
     if (waiter === undefined) return
     this.#waiters.delete(id)
     waiter.reject(signal.reason)
+    waiter.forget()
     try {
       // If the engine had already chosen this caller, its hand-off finds no waiter and the
       // connection goes back (see #hand).
@@ -523,11 +558,17 @@ class Pool {
     if (slot === undefined || slot.conn === undefined) {
       throw withCode(new Error(`the engine handed out slot ${id}, which holds no connection`), 'SEAWALL_INTERNAL')
     }
-    const checkout = new Checkout(slot, stack, now)
+    const checkout = new Checkout(this, slot, stack, now)
     slot.checkout = checkout
-    const handle = new Proxy(slot.conn, this.#traps)
-    this.#handles.set(handle, checkout)
-    return handle
+    this.#lastCheckout = checkout
+    return new Proxy(slot.conn, checkout)
+  }
+
+  /** The checkout of a handle this pool handed out, or undefined for anything else. */
+  #checkoutOf(connection) {
+    if (connection === null || (typeof connection !== 'object' && typeof connection !== 'function')) return undefined
+    const checkout = connection[CHECKOUT]
+    return checkout instanceof Checkout && checkout.pool === this ? checkout : undefined
   }
 
   #giveBack(checkout, broken) {
@@ -539,7 +580,7 @@ class Pool {
     const slot = checkout.slot
     slot.checkout = null
     if (checkout.leakReported) this.#returned.set(slot.id, checkout)
-    const r = native.poolRelease(this.#slot, slot.id, undefined, broken || slot.broken, now)
+    const r = poolReleaseNow(this.#slot, slot.id, broken || slot.broken, now)
     if (r < 0) {
       throw withCode(new Error(`the engine refused the live checkout of slot ${slot.id}`), 'SEAWALL_INTERNAL')
     }
@@ -569,10 +610,33 @@ class Pool {
   }
 
   #performActions() {
-    const flat = native.poolTakeActions(this.#slot)
+    // The engine writes the actions it asks for into this pool's own array (src/pool.rs,
+    // `poolSetActionArray`): element 0 is how many, four numbers each after it. Usually the
+    // native call that queued them has written them already; what did not fit, or was queued
+    // while a batch was being performed (-1 in element 0 then keeps the array untouched), is
+    // taken with one more call.
+    const flat = this.#actions
+    const room = (flat.length - 1) / 4
+    for (;;) {
+      let n = flat[0]
+      if (n <= 0) {
+        n = native.poolTakeActionsInto(this.#slot)
+        if (n === 0) return
+      }
+      flat[0] = -1
+      try {
+        this.#performBatch(flat, n)
+      } finally {
+        flat[0] = 0
+      }
+      if (n < room) return
+    }
+  }
+
+  #performBatch(flat, n) {
     let failures
     let nextFailure = 0
-    for (let i = 0; i < flat.length; i += 4) {
+    for (let i = 1; i < 1 + n * 4; i += 4) {
       const a = flat[i + 1]
       try {
         switch (flat[i]) {
@@ -727,13 +791,14 @@ class Pool {
     if (waiter === undefined) {
       // The caller gave up after the engine had chosen it: the connection goes back.
       const slot = this.#conns.get(slotId)
-      const r = native.poolRelease(this.#slot, slotId, undefined, slot === undefined || slot.broken, this.#now())
+      const r = poolReleaseNow(this.#slot, slotId, slot === undefined || slot.broken, this.#now())
       this.#bits(Math.max(r, 0))
       return
     }
     this.#waiters.delete(waiterId)
     waiter.unlisten()
     waiter.resolve(this.#checkOut(slotId, waiter.stack, this.#lastNowMs))
+    waiter.forget()
   }
 
   #fail(waiterId, failure) {
@@ -743,6 +808,7 @@ class Pool {
     waiter.unlisten()
     // Built from a timer or a release: a stack would show only Seawall's frames.
     waiter.reject(withoutStack(() => errorFromNative(failure, this.#lastCreateError)))
+    waiter.forget()
   }
 
   // ---- events ----------------------------------------------------------------------------

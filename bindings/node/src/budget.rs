@@ -349,3 +349,77 @@ mod tests {
         assert_eq!(zero, -1.0);
     }
 }
+
+/// How far after `now` the deadline of `Budget::new(now, timeoutMs, policy)` is, in whole
+/// nanoseconds: the core's `policy.apply(timeout)`, which depends on nothing else. The facade
+/// keeps the answer per policy and timeout, and adds it to its clock reading (rounded to the
+/// nanosecond, as the core does) instead of asking again for every budget.
+#[napi(catch_unwind)]
+pub fn budget_offset(
+    env: Env,
+    timeout_ms: f64,
+    max_ns: f64,
+    scale: f64,
+    min_ns: f64,
+) -> napi::Result<f64> {
+    let timeout =
+        timeout_from_millis("timeout", timeout_ms).map_err(|e| error::config_error(&env, &e))?;
+    let policy = policy(&env, max_ns, scale, min_ns)?;
+    Ok(Budget::new(Timestamp::ZERO, timeout, policy)
+        .deadline()
+        .as_nanos() as f64)
+}
+
+/// The core's rule for starting a call under a budget of this policy, as one number: a call
+/// is started at `now` exactly when `now <= deadline - margin`, and is then given
+/// `min(deadline - now, maxTimeout)` (no per-call cap). The margin is the core's
+/// `TimeoutPolicy::least_to_start`, the threshold its own `check` uses; the facade replays the
+/// rule in `run()` instead of asking `timeoutFor` for every call. -1 (always ask the core) if
+/// the margin does not fit a JavaScript number exactly.
+#[napi(catch_unwind)]
+pub fn budget_start_margin(env: Env, max_ns: f64, scale: f64, min_ns: f64) -> napi::Result<f64> {
+    let policy = policy(&env, max_ns, scale, min_ns)?;
+    Ok(start_margin(policy).map_or(-1.0, |m| m as f64))
+}
+
+/// See [`budget_start_margin`].
+fn start_margin(policy: TimeoutPolicy) -> Option<u64> {
+    u64::try_from(policy.least_to_start().as_nanos())
+        .ok()
+        .filter(|&m| m < MAX_SAFE_INTEGER_U64)
+}
+
+/// 2^53: below it every integer is exactly a JavaScript number.
+const MAX_SAFE_INTEGER_U64: u64 = 1 << 53;
+
+#[cfg(test)]
+mod start_margin_tests {
+    use super::*;
+
+    /// The facade's replay of [`start_margin`] gives the core's answer at every instant probed.
+    #[test]
+    fn the_start_margin_replays_the_core() {
+        let policies = [
+            TimeoutPolicy::DEFAULT,
+            TimeoutPolicy::new(Duration::from_millis(1), 1.0, Duration::ZERO).unwrap(),
+            TimeoutPolicy::new(Duration::from_secs(30), 0.5, Duration::from_millis(30)).unwrap(),
+        ];
+        for policy in policies {
+            let margin = start_margin(policy).expect("the margin fits a JavaScript number");
+            let max = policy.max_timeout().as_nanos() as u64;
+            let deadline = 5_000_000_000_u64;
+            let b = Budget::with_remaining(Timestamp::from_nanos(deadline), Duration::ZERO, policy);
+            let mut now = 0;
+            while now < deadline + 50_000_000 {
+                let replayed = (now + margin <= deadline)
+                    .then(|| Duration::from_nanos((deadline - now).min(max)));
+                assert_eq!(
+                    b.timeout_for(Timestamp::from_nanos(now), None).ok(),
+                    replayed,
+                    "at {now}"
+                );
+                now += 999_983;
+            }
+        }
+    }
+}

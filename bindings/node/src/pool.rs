@@ -32,10 +32,11 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
-use napi::Env;
-use napi::bindgen_prelude::Unknown;
+use napi::bindgen_prelude::{Float64Array, JsObjectValue, Object, Unknown};
+use napi::{Env, sys};
 use napi_derive::napi;
 use seawall_core::breaker::{count_from_f64, duration_from_millis};
 use seawall_core::pool::{
@@ -82,11 +83,14 @@ struct Entry {
     failures: VecDeque<PoolError>,
     events: VecDeque<PoolEvent>,
     /// The checkout of every lease the engine issued and that is still out, by slot.
-    checkouts: HashMap<u64, u64>,
+    checkouts: HashMap<u64, u64, BuildHasherDefault<IdHasher>>,
     /// The time the adapter's timer is armed for (the last `poolNextTimeout` answer).
     armed: Option<Timestamp>,
     /// Why the last refused acquire was refused.
     refused: Option<PoolError>,
+    /// The adapter's action array (`poolSetActionArray`), into which `sync` writes the actions
+    /// it moves out of the engine whenever the adapter has left it empty.
+    out: Option<Float64Array>,
 }
 
 impl Entry {
@@ -112,7 +116,7 @@ impl Entry {
             self.events.push_back(event);
         }
         let mut pending = 0;
-        if !self.actions.is_empty() {
+        if self.write_actions(false) > 0 || !self.actions.is_empty() {
             pending |= ACTIONS;
         }
         if !self.events.is_empty() {
@@ -124,6 +128,67 @@ impl Entry {
             pending |= REARM;
         }
         pending
+    }
+}
+
+impl Entry {
+    /// Writes queued actions into the adapter's array (see [`pool_set_action_array`]): its
+    /// element 0 is the number of actions written after it, four numbers each; the adapter sets
+    /// it to 0 once it has taken them and to -1 while it performs them. Unless `force`, the
+    /// array is written only when the adapter left it empty (0), so that a native call made
+    /// while the adapter performs a batch never overwrites it. Returns how many it wrote.
+    fn write_actions(&mut self, force: bool) -> usize {
+        let Some(out) = self.out.as_mut() else {
+            return 0;
+        };
+        // SAFETY: the array is the adapter's private `Float64Array` over an `ArrayBuffer` it
+        // created and never hands out, so nothing can detach or resize it (its backing store is
+        // off the V8 heap and never moves); `Float64Array` holds a reference that keeps it
+        // alive as long as this entry. It is only touched here, on the JS thread during a
+        // native call, when no JS runs, and the slice does not outlive this function.
+        let out = unsafe { out.as_mut() };
+        if out.is_empty() || (!force && out[0] != 0.0) {
+            return 0;
+        }
+        let room = (out.len() - 1) / 4;
+        let mut written = 0;
+        while written < room {
+            let Some(action) = self.actions.pop_front() else {
+                break;
+            };
+            for (i, cell) in flatten(action, &mut self.failures).into_iter().enumerate() {
+                out[1 + written * 4 + i] = match cell {
+                    // Ids count creates, waits and checkouts from 1: far below 2^53.
+                    Cell::Id(v) => v as f64,
+                    Cell::Num(n) => n,
+                };
+            }
+            written += 1;
+        }
+        out[0] = written as f64;
+        written
+    }
+}
+
+/// Hashes an engine id to itself: ids are distinct integers handed out in sequence, so they
+/// need no mixing (SipHash was a tenth of the native time of an acquire and release).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here; fold anything else in all the same.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
@@ -205,9 +270,10 @@ impl NativePool {
             actions: VecDeque::new(),
             failures: VecDeque::new(),
             events: VecDeque::new(),
-            checkouts: HashMap::new(),
+            checkouts: HashMap::default(),
             armed: None,
             refused: None,
+            out: None,
         };
         let slot = POOLS
             .with(|t| t.borrow_mut().insert(entry))
@@ -274,6 +340,12 @@ pub fn pool_acquire(
     })
 }
 
+/// `poolAcquire` without a budget: the pool's hot path, with no optional arguments to convert.
+#[napi(catch_unwind)]
+pub fn pool_acquire_now(env: Env, pool: u32, now_ms: f64) -> napi::Result<f64> {
+    pool_acquire(env, pool, now_ms, None, None, None, None, None)
+}
+
 /// Why the last refused acquire was refused.
 #[napi(catch_unwind)]
 pub fn pool_take_error(env: Env, pool: u32) -> napi::Result<Option<NativePoolError>> {
@@ -310,6 +382,19 @@ pub fn pool_release(
         }
         f64::from(e.sync())
     })
+}
+
+/// `poolRelease` without a checkout (the one the engine last issued for `connSlot`): the pool's
+/// hot path, with no optional argument to convert.
+#[napi(catch_unwind)]
+pub fn pool_release_now(
+    env: Env,
+    pool: u32,
+    conn_slot: f64,
+    broken: bool,
+    now_ms: f64,
+) -> napi::Result<f64> {
+    pool_release(env, pool, conn_slot, None, broken, now_ms)
 }
 
 /// The checkout the engine last issued for `connSlot`, if it is still out.
@@ -463,6 +548,53 @@ fn reason_code(reason: DestroyReason) -> f64 {
         .map_or(f64::NAN, |i| i as f64)
 }
 
+/// One action as four numbers (see the module documentation); a fail action's error is kept
+/// for `poolTakeFailures`.
+fn flatten(action: Action, failures: &mut VecDeque<PoolError>) -> [Cell; 4] {
+    match action {
+        Action::Create { slot, deadline } => [
+            Cell::Num(CREATE),
+            Cell::Id(slot.as_u64()),
+            Cell::Num(deadline.as_millis_f64()),
+            Cell::Num(0.0),
+        ],
+        Action::Validate { slot } => [
+            Cell::Num(VALIDATE),
+            Cell::Id(slot.as_u64()),
+            Cell::Num(0.0),
+            Cell::Num(0.0),
+        ],
+        Action::Destroy { slot, reason } => [
+            Cell::Num(DESTROY),
+            Cell::Id(slot.as_u64()),
+            Cell::Num(reason_code(reason)),
+            Cell::Num(0.0),
+        ],
+        Action::Hand { waiter, lease } => [
+            Cell::Num(HAND),
+            Cell::Id(waiter.as_u64()),
+            Cell::Id(lease.slot().as_u64()),
+            Cell::Id(lease.checkout()),
+        ],
+        Action::Fail { waiter, error } => {
+            failures.push_back(error);
+            [
+                Cell::Num(FAIL),
+                Cell::Id(waiter.as_u64()),
+                Cell::Num(0.0),
+                Cell::Num(0.0),
+            ]
+        }
+    }
+}
+
+fn cell_number(env: &Env, c: Cell) -> napi::Result<f64> {
+    match c {
+        Cell::Id(v) => id_number(env, v),
+        Cell::Num(n) => Ok(n),
+    }
+}
+
 /// The actions queued since the last call, four numbers each (see the module documentation).
 /// The errors of the fail actions among them go to `poolTakeFailures`.
 #[napi(catch_unwind)]
@@ -470,52 +602,35 @@ pub fn pool_take_actions(env: Env, pool: u32) -> napi::Result<Vec<f64>> {
     let cells = with_pool(&env, pool, |e| {
         let mut cells = Vec::with_capacity(e.actions.len() * 4);
         while let Some(action) = e.actions.pop_front() {
-            let four = match action {
-                Action::Create { slot, deadline } => [
-                    Cell::Num(CREATE),
-                    Cell::Id(slot.as_u64()),
-                    Cell::Num(deadline.as_millis_f64()),
-                    Cell::Num(0.0),
-                ],
-                Action::Validate { slot } => [
-                    Cell::Num(VALIDATE),
-                    Cell::Id(slot.as_u64()),
-                    Cell::Num(0.0),
-                    Cell::Num(0.0),
-                ],
-                Action::Destroy { slot, reason } => [
-                    Cell::Num(DESTROY),
-                    Cell::Id(slot.as_u64()),
-                    Cell::Num(reason_code(reason)),
-                    Cell::Num(0.0),
-                ],
-                Action::Hand { waiter, lease } => [
-                    Cell::Num(HAND),
-                    Cell::Id(waiter.as_u64()),
-                    Cell::Id(lease.slot().as_u64()),
-                    Cell::Id(lease.checkout()),
-                ],
-                Action::Fail { waiter, error } => {
-                    e.failures.push_back(error);
-                    [
-                        Cell::Num(FAIL),
-                        Cell::Id(waiter.as_u64()),
-                        Cell::Num(0.0),
-                        Cell::Num(0.0),
-                    ]
-                }
-            };
-            cells.extend(four);
+            cells.extend(flatten(action, &mut e.failures));
         }
         cells
     })?;
-    cells
-        .into_iter()
-        .map(|c| match c {
-            Cell::Id(v) => id_number(&env, v),
-            Cell::Num(n) => Ok(n),
-        })
-        .collect()
+    cells.into_iter().map(|c| cell_number(&env, c)).collect()
+}
+
+/// Registers the adapter's action array: a `Float64Array` over its own, never shared
+/// `ArrayBuffer`, of `1 + 4 * n` numbers. From then on every call that leaves actions queued
+/// writes them into it when the adapter has left it empty (see `Entry::write_actions`), so that
+/// the adapter needs no second call to take them; `poolTakeActionsInto` takes what did not fit.
+#[napi(catch_unwind)]
+pub fn pool_set_action_array(env: Env, pool: u32, array: Float64Array) -> napi::Result<()> {
+    if array.len() < 5 || !(array.len() - 1).is_multiple_of(4) {
+        return Err(error::internal_argument_error(
+            &env,
+            "the action array must hold 1 + 4n numbers",
+        ));
+    }
+    with_pool(&env, pool, |e| e.out = Some(array))
+}
+
+/// Writes the queued actions into the registered action array (see `pool_set_action_array`),
+/// whatever it held, and returns how many it wrote (also in its element 0); a full array
+/// means more may wait. 0 when no array is registered.
+#[napi(catch_unwind)]
+pub fn pool_take_actions_into(env: Env, pool: u32) -> napi::Result<u32> {
+    let written = with_pool(&env, pool, |e| e.write_actions(true))?;
+    u32::try_from(written).map_err(|_| error::internal_argument_error(&env, "too many actions"))
 }
 
 /// The errors of the fail actions taken so far, in order.
@@ -806,9 +921,10 @@ mod tests {
             actions: VecDeque::new(),
             failures: VecDeque::new(),
             events: VecDeque::new(),
-            checkouts: HashMap::new(),
+            checkouts: HashMap::default(),
             armed: None,
             refused: None,
+            out: None,
         }
     }
 
@@ -837,5 +953,182 @@ mod tests {
             panic!("expected a hand");
         };
         assert_eq!(e.checkouts.get(&slot.as_u64()), Some(&lease.checkout()));
+    }
+}
+
+/// The pool's two hot functions, `poolAcquireNow` and `poolReleaseNow`, as plain N-API
+/// callbacks: `{ acquire(pool, nowMs), release(pool, connSlot, broken, nowMs) }`, the same
+/// functions with the same results and errors. The `#[napi]` wrappers set up and tear down a
+/// borrow-tracking scope on every call (allocations, a lock, thread-local bookkeeping): about
+/// a seventh of an uncontended acquire and release. These take numbers and return a number, so
+/// they need none of it.
+#[napi(catch_unwind)]
+pub fn pool_hot_functions(env: &Env) -> napi::Result<Object<'_>> {
+    let mut hot = Object::new(env)?;
+    hot.set_named_property(
+        "acquire",
+        env.create_function::<(), f64>("poolAcquireNow", raw_acquire_now)?,
+    )?;
+    hot.set_named_property(
+        "release",
+        env.create_function::<(), f64>("poolReleaseNow", raw_release_now)?,
+    )?;
+    Ok(hot)
+}
+
+/// Reads up to `N` arguments of a raw callback; missing ones are `undefined`.
+///
+/// # Safety
+/// `env` and `info` must be the ones N-API passed to the callback.
+unsafe fn raw_args<const N: usize>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> Option<[sys::napi_value; N]> {
+    let mut argc = N;
+    let mut argv = [std::ptr::null_mut(); N];
+    // SAFETY: `argv` has room for `argc` values; the other out-pointers may be null.
+    let status = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    if status != sys::Status::napi_ok {
+        return None;
+    }
+    if argc < N {
+        let mut undefined = std::ptr::null_mut();
+        // SAFETY: a valid env and out-pointer.
+        if unsafe { sys::napi_get_undefined(env, &mut undefined) } != sys::Status::napi_ok {
+            return None;
+        }
+        for slot in argv.iter_mut().skip(argc) {
+            *slot = undefined;
+        }
+    }
+    Some(argv)
+}
+
+/// A number argument; `None` if it is not a number.
+///
+/// # Safety
+/// `env` and `value` must be valid for this callback.
+unsafe fn raw_f64(env: sys::napi_env, value: sys::napi_value) -> Option<f64> {
+    let mut out = 0.0;
+    // SAFETY: a valid env, value and out-pointer.
+    let status = unsafe { sys::napi_get_value_double(env, value, &mut out) };
+    (status == sys::Status::napi_ok).then_some(out)
+}
+
+/// A boolean argument; `None` if it is not a boolean.
+///
+/// # Safety
+/// `env` and `value` must be valid for this callback.
+unsafe fn raw_bool(env: sys::napi_env, value: sys::napi_value) -> Option<bool> {
+    let mut out = false;
+    // SAFETY: a valid env, value and out-pointer.
+    let status = unsafe { sys::napi_get_value_bool(env, value, &mut out) };
+    (status == sys::Status::napi_ok).then_some(out)
+}
+
+/// The pool slot argument, as the `#[napi]` functions take it (a `u32`).
+fn raw_pool(env: &Env, v: f64) -> napi::Result<u32> {
+    if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) {
+        Ok(v as u32)
+    } else {
+        Err(error::internal_argument_error(
+            env,
+            "pool must be a slot number",
+        ))
+    }
+}
+
+/// Runs a raw callback's body: a panic becomes an exception (as `catch_unwind` does for the
+/// `#[napi]` functions), an error is thrown, a number is returned.
+///
+/// # Safety
+/// `env` must be the callback's.
+unsafe fn raw_call(
+    env: sys::napi_env,
+    body: impl FnOnce(&Env) -> napi::Result<f64> + std::panic::UnwindSafe,
+) -> sys::napi_value {
+    let js_env = Env::from_raw(env);
+    let result = std::panic::catch_unwind(move || body(&js_env)).unwrap_or_else(|_| {
+        Err(napi::Error::new(
+            napi::Status::GenericFailure,
+            "seawall: a native pool call panicked",
+        ))
+    });
+    match result {
+        Ok(v) => {
+            let mut out = std::ptr::null_mut();
+            // SAFETY: a valid env and out-pointer.
+            if unsafe { sys::napi_create_double(env, v, &mut out) } == sys::Status::napi_ok {
+                out
+            } else {
+                std::ptr::null_mut()
+            }
+        }
+        Err(e) => {
+            // SAFETY: `env` is the callback's, and no exception is pending.
+            unsafe { napi::JsError::from(e).throw_into(env) };
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// `poolAcquireNow(pool, nowMs)` as a raw callback.
+unsafe extern "C" fn raw_acquire_now(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: `env` and `info` are the ones N-API passed.
+    let args = unsafe { raw_args::<2>(env, info) }
+        .and_then(|[p, n]| Some((unsafe { raw_f64(env, p) }?, unsafe { raw_f64(env, n) }?)));
+    // SAFETY: `env` is the callback's.
+    unsafe {
+        raw_call(env, move |env| {
+            let (pool, now_ms) =
+                args.ok_or_else(|| error::internal_argument_error(env, "expected numbers"))?;
+            pool_acquire(
+                *env,
+                raw_pool(env, pool)?,
+                now_ms,
+                None,
+                None,
+                None,
+                None,
+                None,
+            )
+        })
+    }
+}
+
+/// `poolReleaseNow(pool, connSlot, broken, nowMs)` as a raw callback.
+unsafe extern "C" fn raw_release_now(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: `env` and `info` are the ones N-API passed.
+    let args = unsafe { raw_args::<4>(env, info) }.and_then(|[p, s, b, n]| {
+        Some((
+            unsafe { raw_f64(env, p) }?,
+            unsafe { raw_f64(env, s) }?,
+            unsafe { raw_bool(env, b) }?,
+            unsafe { raw_f64(env, n) }?,
+        ))
+    });
+    // SAFETY: `env` is the callback's.
+    unsafe {
+        raw_call(env, move |env| {
+            let (pool, slot, broken, now_ms) = args.ok_or_else(|| {
+                error::internal_argument_error(env, "expected numbers and a boolean")
+            })?;
+            pool_release(*env, raw_pool(env, pool)?, slot, None, broken, now_ms)
+        })
     }
 }

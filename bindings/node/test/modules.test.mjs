@@ -73,6 +73,7 @@ test('ESM named and default exports are the CommonJS objects', () => {
     'DeadlineExceededError',
     'InvalidHeaderError',
     'ManualClock',
+    'MemoryWatchdog',
     'Permit',
     'Pool',
     'PoolClosedError',
@@ -87,7 +88,9 @@ test('ESM named and default exports are the CommonJS objects', () => {
     'SeawallError',
     'SnapshotError',
     'TimeoutPolicy',
+    'WatchdogPolicy',
     'pgPoolOptions',
+    'readMemory',
     'retry',
   ])
   for (const E of [
