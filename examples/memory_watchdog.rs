@@ -27,8 +27,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         reading.rss_bytes / MIB,
     );
 
-    // A limit 200 MiB above what is counted now (in a cgroup, that is the whole group's working
-    // set, other processes included), and a leak of 8 MiB every 20 ms.
+    // A configured limit 200 MiB above what is counted now (against a configured limit, the
+    // process's own RSS), and a leak of 8 MiB every 20 ms.
     let limit = reading.usage_bytes + 200 * MIB;
     let dump_dir = std::env::temp_dir().join(format!("seawall-example-{}", std::process::id()));
     std::fs::create_dir_all(&dump_dir)?;

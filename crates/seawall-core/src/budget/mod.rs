@@ -106,7 +106,7 @@ impl Budget {
     /// Fails when less than the policy's `min_to_start` is left; otherwise returns what is left.
     pub fn check(&self, now: Timestamp) -> Result<Duration, BudgetExhausted> {
         let remaining = self.remaining(now);
-        if remaining < self.policy.min_to_start() || remaining.is_zero() {
+        if remaining < self.policy.least_to_start() {
             return Err(BudgetExhausted {
                 remaining,
                 min_to_start: self.policy.min_to_start(),

@@ -157,6 +157,14 @@ impl TimeoutPolicy {
         self.min_to_start
     }
 
+    /// The least time left with which a call may start: `min_to_start`, and never zero (a
+    /// budget with nothing left starts nothing). [`Budget::check`](super::Budget::check) and
+    /// every derived timeout use this one rule, and bindings that answer "may a call start?"
+    /// without a native call read it here rather than restating it.
+    pub fn least_to_start(&self) -> Duration {
+        self.min_to_start.max(Duration::from_nanos(1))
+    }
+
     /// A configured timeout as the policy allows it: scaled, then capped at the maximum.
     pub fn apply(&self, timeout: Duration) -> Duration {
         // Scaling by 1 (the usual case) is the identity; skipping the float round trip keeps

@@ -122,8 +122,7 @@ impl Budget {
             let deadline = self.deadline.as_nanos();
             let least_left = deadline.saturating_sub(latest.as_nanos());
             let most_left = deadline.saturating_sub(earliest.as_nanos());
-            if least_left > 0
-                && least_left >= duration_nanos(self.policy.min_to_start())
+            if least_left >= duration_nanos(self.policy.least_to_start())
                 && most_left <= duration_nanos(self.policy.max_timeout())
             {
                 return Ok((self.deadline, None));

@@ -13,10 +13,11 @@
 //!   mount, because the kernel enforces all of them), the configured limit, and physical RAM
 //!   (`MemTotal` in `/proc/meminfo`). Ties go to the cgroup, then the configured limit, then RAM:
 //!   the cgroup is what the kernel actually enforces, so naming it is the most useful answer.
-//! - **Usage**: the working set as the kubelet computes it, of the cgroup that owns the winning
-//!   limit (or of the process's own cgroup when the limit is configured or RAM): v2
-//!   `memory.current − inactive_file`, v1 `memory.usage_in_bytes − total_inactive_file`, floored
-//!   at 0. Without a cgroup, the process RSS.
+//! - **Usage**, on the scope of the winning limit: for a cgroup limit, the working set of that
+//!   cgroup as the kubelet computes it (v2 `memory.current − inactive_file`, v1
+//!   `memory.usage_in_bytes − total_inactive_file`, floored at 0); for a configured limit or
+//!   RAM, the process RSS (a configured limit is this process's budget, and its cgroup may hold
+//!   other processes). Without a cgroup, the process RSS.
 //! - Any file that is missing, unreadable or garbled makes that one source absent; the probe
 //!   then uses the next one. Only the two figures that have no fallback (physical RAM and the
 //!   process RSS) produce a [`ProbeError`].
@@ -403,10 +404,16 @@ impl<S: MemorySource> MemoryProbe<S> {
             }
         }
 
-        // Usage is measured where the winning limit is enforced; a configured or RAM limit is
-        // compared with our own cgroup.
-        let usage_level = limit.level.unwrap_or(cgroup.dir.as_str());
-        let (usage_bytes, usage_source) = match self.working_set(&cgroup, usage_level) {
+        // Usage is measured on the scope of the winning limit: a cgroup's limit counts that
+        // cgroup's working set (every process in it, as the kernel does); a configured limit is
+        // this process's budget (as PM2's `max_memory_restart` or `--max-old-space-size` are),
+        // and RAM is not enforced on a group, so those are compared with the process's RSS. A
+        // cgroup shared with other processes (a systemd slice, a sandbox) must not trip a
+        // per-process limit.
+        let working_set = limit
+            .level
+            .and_then(|level| self.working_set(&cgroup, level));
+        let (usage_bytes, usage_source) = match working_set {
             Some(bytes) => (bytes, cgroup.layout.usage_source),
             None => (rss_bytes, UsageSource::ProcessRss),
         };
@@ -988,9 +995,10 @@ mod tests {
             (r.limit_bytes, r.limit_source),
             (RAM, LimitSource::PhysicalRam)
         );
+        // RAM is not a group's limit: usage is this process's RSS, not the group's working set.
         assert_eq!(
             (r.usage_bytes, r.usage_source),
-            (500 * MIB, UsageSource::CgroupV1WorkingSet)
+            (RSS, UsageSource::ProcessRss)
         );
         assert_eq!(r.cgroup, CgroupVersion::V1);
 
@@ -1140,10 +1148,11 @@ mod tests {
             (r.limit_bytes, r.limit_source),
             (512 * MIB, LimitSource::Configured)
         );
-        // Usage is still the cgroup's working set.
+        // A configured limit is this process's budget: usage is its RSS, not the cgroup's
+        // working set (which may hold other processes).
         assert_eq!(
             (r.usage_bytes, r.usage_source),
-            (200 * MIB, UsageSource::CgroupV2WorkingSet)
+            (RSS, UsageSource::ProcessRss)
         );
 
         let r = tree.read(Some(2 * GIB));
@@ -1264,6 +1273,8 @@ mod tests {
             "zero is no limit"
         );
 
+        // A cgroup limit again, so that usage is the cgroup's working set when readable.
+        tree.file(&format!("{dir}/memory.max"), &format!("{GIB}\n"));
         tree.file(&format!("{dir}/memory.current"), "-5\n");
         let r = tree.read(None);
         assert_eq!(
