@@ -55,6 +55,7 @@ from purgatory.domain.model import OpenedState
 from generic_connection_pool import asyncio as gcp
 
 import seawall
+import seawall._budget
 from seawall import Budget, CircuitBreaker, CircuitOpenError, Pool
 
 pc = time.perf_counter_ns
@@ -1254,9 +1255,16 @@ async def pool_contended() -> Dict[str, Any]:
 
 
 def live_timers() -> int:
-    """Timers scheduled on the running loop and not cancelled (a deadline left armed)."""
+    """Deadlines left armed on the running loop: timers scheduled and not cancelled, plus the
+    budget blocks still registered on Seawall's shared per-loop deadline timer. That timer's
+    own handle is not a leak and is not counted: the loop holds at most one, armed for the
+    earliest deadline it was set for, which then fires once, finds no block and stops (the
+    binding's tests check that); a budget that forgot to unregister would be counted here."""
     loop = asyncio.get_running_loop()
-    return sum(not h.cancelled() for h in loop._scheduled)  # type: ignore[attr-defined]
+    timer = seawall._budget.loop_timer(loop)
+    shared = timer._handle if timer is not None else None
+    armed = sum(not h.cancelled() and h is not shared for h in loop._scheduled)  # type: ignore[attr-defined]
+    return armed + (timer.pending() if timer is not None else 0)
 
 
 async def deadline() -> Dict[str, Any]:

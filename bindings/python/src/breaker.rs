@@ -3,24 +3,39 @@
 //!
 //! Every method takes `now` from the facade's clock (seconds as a float) and returns at once; the
 //! lock is held only for the core's decision, never while Python code runs, so nothing here can
-//! deadlock with the GIL. The facade owns everything that touches user code: calling the
-//! guarded function, classifying its outcome, listeners. Methods whose call may change the
-//! state say so in their return value, so the facade polls `take_transitions()` only when there
-//! is something to hear.
+//! deadlock with the GIL. The facade owns classifying an outcome and listeners. Methods whose
+//! call may change the state say so in their return value, so the facade polls
+//! `take_transitions()` only when there is something to hear.
+//!
+//! The core publishes a [`FastPath`] after every locked operation: admissions in a closed (or
+//! open, forced-open, disabled) breaker and successes that change nothing but counters are
+//! taken from it without the core, counted in [`FastCounts`], and folded in (`absorb_fast`)
+//! at the start of the next locked operation ([`Breaker::locked`]), so every decision stays the
+//! core's and the metrics add up.
+//!
+//! [`BreakerBase`] is the native base of `CircuitBreaker`: its sync `call` and the calls of sync
+//! decorated functions ([`Guarded`]) read the clock, admit, call the function and record in one
+//! native call, calling back into the facade only for what needs it (an exception to classify,
+//! a result classifier, transitions or rejections with listeners to tell).
 //!
 //! Type checks (a `str` where a number belongs) happen here, at the boundary; every range check
 //! is the core's, and its errors are re-spelled by `error.rs`.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
+use pyo3::PyTraverseError;
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use seawall_core::{
-    BackoffConfig, BreakerConfig, BreakerCore, BreakerState, Outcome, PermitTicket,
-    RejectionReason, Snapshot, TransitionReason, WindowConfig,
+    BackoffConfig, BreakerConfig, BreakerCore, BreakerState, FastAdmission, FastCounts, FastPath,
+    Outcome, PermitTicket, Rejected, RejectionReason, Snapshot, Timestamp, TransitionReason,
+    WindowConfig,
 };
 
 use crate::convert::{self, optional, timestamp};
@@ -34,7 +49,60 @@ const IGNORED: u8 = 2;
 /// A circuit breaker's state machine. Private: use `seawall.CircuitBreaker`.
 #[pyclass(frozen, module = "seawall._native", name = "Breaker")]
 pub struct Breaker {
-    core: Mutex<BreakerCore>,
+    core: Mutex<Locked>,
+}
+
+/// The core, with what it last published for the fast path ([`FastPath`]) and what the fast
+/// path has done since ([`FastCounts`]), under one lock.
+struct Locked {
+    core: BreakerCore,
+    fast: FastPath,
+    counts: FastCounts,
+}
+
+/// The core, locked, with the fast path's counts folded in; republishes the fast path when
+/// dropped (after whatever the holder did to the core).
+struct CoreGuard<'a>(MutexGuard<'a, Locked>);
+
+impl std::ops::Deref for CoreGuard<'_> {
+    type Target = BreakerCore;
+    fn deref(&self) -> &BreakerCore {
+        &self.0.core
+    }
+}
+
+impl std::ops::DerefMut for CoreGuard<'_> {
+    fn deref_mut(&mut self) -> &mut BreakerCore {
+        &mut self.0.core
+    }
+}
+
+impl Drop for CoreGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fast = self.0.core.fast_path();
+    }
+}
+
+impl Breaker {
+    fn from_core(core: BreakerCore) -> Self {
+        let fast = core.fast_path();
+        Breaker {
+            core: Mutex::new(Locked {
+                core,
+                fast,
+                counts: FastCounts::default(),
+            }),
+        }
+    }
+
+    /// The core for a decision: every core call goes through here, so that the counters it
+    /// reads include the fast path's and the fast path is republished after it.
+    fn locked(&self) -> CoreGuard<'_> {
+        let mut g = self.core.lock();
+        let counts = std::mem::take(&mut g.counts);
+        g.core.absorb_fast(counts);
+        CoreGuard(g)
+    }
 }
 
 #[pymethods]
@@ -103,9 +171,7 @@ impl Breaker {
             seed,
         };
         let config = breaker_config(py, BREAKER_FIELDS, &args)?;
-        Ok(Breaker {
-            core: Mutex::new(BreakerCore::new(config)),
-        })
+        Ok(Breaker::from_core(BreakerCore::new(config)))
     }
 
     /// Admits a call or not. Admitted: an `int`, `token << 1 | pending`, where `token` goes back
@@ -114,7 +180,7 @@ impl Breaker {
     fn acquire<'py>(&self, py: Python<'py>, now: f64) -> PyResult<Bound<'py, PyAny>> {
         let now = timestamp(now)?;
         let (result, pending) = {
-            let mut core = self.core.lock();
+            let mut core = self.locked();
             let result = core.try_acquire(now);
             (result, core.has_transitions())
         };
@@ -154,21 +220,21 @@ impl Breaker {
         };
         let ticket = PermitTicket::from_raw(token, timestamp(started)?);
         let now = timestamp(now)?;
-        let mut core = self.core.lock();
+        let mut core = self.locked();
         core.record(ticket, outcome, now);
         Ok(core.has_transitions())
     }
 
     /// Whether state changes are waiting for `take_transitions`.
     fn has_transitions(&self) -> bool {
-        self.core.lock().has_transitions()
+        self.locked().has_transitions()
     }
 
     /// The state changes not yet taken, oldest first, as `(from, to, reason)` tuples.
     fn take_transitions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let mut taken = Vec::new();
         {
-            let mut core = self.core.lock();
+            let mut core = self.locked();
             while let Some(t) = core.poll_transition() {
                 taken.push(t);
             }
@@ -190,14 +256,14 @@ impl Breaker {
     /// The state at `now`.
     fn state<'py>(&self, py: Python<'py>, now: f64) -> PyResult<Bound<'py, PyString>> {
         let now = timestamp(now)?;
-        let state = self.core.lock().state(now);
+        let state = self.locked().state(now);
         Ok(state_name(py, state))
     }
 
     /// The metrics at `now`, as a dict keyed by the names of `seawall.Metrics`' attributes.
     fn metrics<'py>(&self, py: Python<'py>, now: f64) -> PyResult<Bound<'py, PyDict>> {
         let now = timestamp(now)?;
-        let m = self.core.lock().metrics(now);
+        let m = self.locked().metrics(now);
         let d = PyDict::new(py);
         d.set_item(intern!(py, "state"), state_name(py, m.state))?;
         d.set_item(intern!(py, "failure_rate"), m.failure_rate)?;
@@ -220,35 +286,35 @@ impl Breaker {
     /// Rejects every call until another manual change.
     fn force_open(&self, now: f64) -> PyResult<()> {
         let now = timestamp(now)?;
-        self.core.lock().force_open(now);
+        self.locked().force_open(now);
         Ok(())
     }
 
     /// Permits every call and records nothing until another manual change.
     fn disable(&self, now: f64) -> PyResult<()> {
         let now = timestamp(now)?;
-        self.core.lock().disable(now);
+        self.locked().disable(now);
         Ok(())
     }
 
     /// Records outcomes but never rejects, until another manual change.
     fn metrics_only(&self, now: f64) -> PyResult<()> {
         let now = timestamp(now)?;
-        self.core.lock().metrics_only(now);
+        self.locked().metrics_only(now);
         Ok(())
     }
 
     /// Closed, with an empty window and the base open duration.
     fn reset(&self, now: f64) -> PyResult<()> {
         let now = timestamp(now)?;
-        self.core.lock().reset(now);
+        self.locked().reset(now);
         Ok(())
     }
 
     /// The state at `now` as the versioned JSON snapshot.
     fn snapshot(&self, now: f64) -> PyResult<String> {
         let now = timestamp(now)?;
-        let snapshot = self.core.lock().snapshot(now);
+        let snapshot = self.locked().snapshot(now);
         Ok(snapshot.to_json())
     }
 
@@ -257,8 +323,7 @@ impl Breaker {
     fn restore(&self, py: Python<'_>, snapshot: &str, now: f64) -> PyResult<()> {
         let now = timestamp(now)?;
         let snapshot = Snapshot::from_json(snapshot).map_err(|e| snapshot_error(py, &e))?;
-        self.core
-            .lock()
+        self.locked()
             .restore(&snapshot, now)
             .map_err(|e| snapshot_error(py, &e))
     }
@@ -578,3 +643,432 @@ pub(crate) fn state_name(py: Python<'_>, state: BreakerState) -> Bound<'_, PyStr
 pub(crate) fn reason_name(py: Python<'_>, reason: TransitionReason) -> Bound<'_, PyString> {
     PyString::intern(py, reason.as_str())
 }
+
+/// What [`BreakerBase`] needs from its facade, set once by `_bind` in `CircuitBreaker.__init__`.
+struct Guard {
+    core: Py<Breaker>,
+    clock: Py<PyAny>,
+    /// `CircuitOpenError`, built here without running its `__init__` (see [`open_error`]).
+    error_type: Py<PyType>,
+    /// `CircuitOpenError`'s third argument.
+    name: Py<PyAny>,
+    /// True when `clock` is `time.monotonic`, read here directly (see [`monotonic`]).
+    native_clock: bool,
+    /// True when a result needs no classifier (`is_result_failure` is `None`): a success is
+    /// recorded here without calling back into the facade.
+    plain_results: bool,
+}
+
+/// The native base class of `seawall.CircuitBreaker`: its synchronous `call`, done in one
+/// native call (read the clock, admit, call the function, record, raise a rejection), and the
+/// call of a function decorated with `@breaker` ([`Guarded`]).
+///
+/// It decides nothing: admission and recording are the core's ([`Breaker`]), classifying an
+/// exception and telling listeners stay the facade's (`_record_exception`, `_record_result`,
+/// `_emit_transitions`, `_rejected`), which it calls back only when there is something for them
+/// to do (an exception, a result classifier, transitions waiting, reject listeners), so that the
+/// common closed path and the common rejection never run Python code of Seawall's.
+#[pyclass(frozen, subclass, module = "seawall._native", name = "BreakerBase")]
+pub struct BreakerBase {
+    guard: OnceLock<Guard>,
+}
+
+/// The type of a coroutine object (`types.CoroutineType`), to refuse async functions on the
+/// sync path.
+static COROUTINE_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+fn coroutine_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    COROUTINE_TYPE.import(py, "types", "CoroutineType")
+}
+
+impl BreakerBase {
+    fn guard(&self) -> PyResult<&Guard> {
+        self.guard.get().ok_or_else(|| {
+            pyo3::exceptions::PyRuntimeError::new_err(
+                "CircuitBreaker.__init__ was not called on this instance",
+            )
+        })
+    }
+}
+
+/// Reads the facade's clock (seconds as a float).
+fn read_clock(py: Python<'_>, g: &Guard) -> PyResult<f64> {
+    if g.native_clock
+        && let Some(now) = monotonic()
+    {
+        return Ok(now);
+    }
+    g.clock.bind(py).call0()?.extract::<f64>()
+}
+
+/// `time.monotonic()` without the Python call: on Linux CPython reads `CLOCK_MONOTONIC` and
+/// returns its nanoseconds divided by 1e9, which this does too, so both give the same float.
+#[cfg(target_os = "linux")]
+pub(crate) fn monotonic() -> Option<f64> {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_MONOTONIC: i32 = 1;
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec (64-bit time_t and long on the 64-bit Linux
+    // targets this is compiled for; see the cfg below).
+    if unsafe { clock_gettime(CLOCK_MONOTONIC, &mut ts) } != 0 {
+        return None;
+    }
+    let ns = ts
+        .tv_sec
+        .checked_mul(1_000_000_000)?
+        .checked_add(ts.tv_nsec)?;
+    Some(ns as f64 / 1e9)
+}
+
+/// Elsewhere the Python clock is called.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn monotonic() -> Option<f64> {
+    None
+}
+
+/// Whether `clock` is `time.monotonic` and this platform reads it natively.
+fn is_time_monotonic(clock: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if !cfg!(all(target_os = "linux", target_pointer_width = "64")) {
+        return Ok(false);
+    }
+    let py = clock.py();
+    let monotonic = py
+        .import(intern!(py, "time"))?
+        .getattr(intern!(py, "monotonic"))?;
+    Ok(clock.is(&monotonic))
+}
+
+/// A fresh `CircuitOpenError(reason, retry_after, name)`, made by the type's `tp_new` alone:
+/// its attributes read `args`, so `__init__` has nothing to add, and skipping the Python
+/// `__init__` (with its `super()` call) is most of the cost of a rejection.
+fn open_error(
+    py: Python<'_>,
+    g: &Guard,
+    reason: &Bound<'_, PyString>,
+    retry_after: Option<f64>,
+) -> PyResult<PyErr> {
+    let args = (reason, retry_after, g.name.bind(py)).into_pyobject(py)?;
+    let tp = g.error_type.bind(py);
+    // SAFETY: `tp` is a live heap type (a Python class deriving from Exception), whose tp_new
+    // slot is `BaseException.__new__` or an override with the same signature; it is called with
+    // a valid args tuple and no kwargs, and the new reference it returns (or NULL with an error
+    // set) is taken over by `from_owned_ptr_or_err`.
+    let obj = unsafe {
+        let slot = pyo3::ffi::PyType_GetSlot(tp.as_type_ptr(), pyo3::ffi::Py_tp_new);
+        if slot.is_null() {
+            return Ok(PyErr::from_value(tp.call1(args)?));
+        }
+        let new: pyo3::ffi::newfunc = std::mem::transmute(slot);
+        let raw = new(tp.as_type_ptr(), args.as_ptr(), std::ptr::null_mut());
+        Bound::from_owned_ptr_or_err(py, raw)?
+    };
+    Ok(PyErr::from_value(obj))
+}
+
+/// The core's published answer to `try_acquire(now)`, when it has one ([`FastPath`]): an
+/// admission or a rejection taken without the core and counted for it. `None`: ask the core.
+fn fast_admit(core: &Breaker, now: Timestamp) -> Option<Result<PermitTicket, Rejected>> {
+    let mut l = core.core.lock();
+    if l.core.has_transitions() {
+        // State changes not yet told (a permit released by the garbage collector): the slow
+        // path reports them.
+        return None;
+    }
+    let fast = l.fast;
+    match fast.admission {
+        FastAdmission::Admit { counted } => {
+            if counted {
+                l.counts.admitted += 1;
+            }
+            Some(Ok(PermitTicket::admitted_fast(fast.epoch, now, counted)))
+        }
+        FastAdmission::RejectUntil { until } if now < until => {
+            l.counts.rejected += 1;
+            Some(Err(Rejected {
+                reason: RejectionReason::Open,
+                retry_after: Some(until.saturating_duration_since(now)),
+            }))
+        }
+        FastAdmission::Reject => {
+            l.counts.rejected += 1;
+            Some(Err(Rejected {
+                reason: RejectionReason::ForcedOpen,
+                retry_after: None,
+            }))
+        }
+        FastAdmission::RejectUntil { .. } | FastAdmission::AskCore => None,
+    }
+}
+
+/// Counts a success without the core when the core has published that it would change
+/// nothing but its counters (for a call admitted in the current state instance). No clock is
+/// read: such a success has no use for its duration (slow calls are not tracked then).
+fn fast_success(core: &Breaker, ticket: &PermitTicket) -> bool {
+    let mut l = core.core.lock();
+    if l.fast.success_is_noop && ticket.counted() && ticket.epoch() == l.fast.epoch {
+        l.counts.succeeded += 1;
+        return true;
+    }
+    false
+}
+
+/// Admits a call at the facade's clock: the ticket and its start time in seconds, or the
+/// rejection to raise (fresh, with the facade's listeners told).
+fn admit(py: Python<'_>, owner: &Bound<'_, PyAny>, g: &Guard) -> PyResult<(PermitTicket, f64)> {
+    let core = g.core.get();
+    let started_secs = read_clock(py, g)?;
+    let started = timestamp(started_secs)?;
+    let (admitted, pending) = match fast_admit(core, started) {
+        Some(decided) => (decided, false),
+        None => {
+            let mut c = core.locked();
+            let r = c.try_acquire(started);
+            (r, c.has_transitions())
+        }
+    };
+    let ticket = match admitted {
+        Ok(ticket) => ticket,
+        Err(rejected) => {
+            let reason = match rejected.reason {
+                RejectionReason::Open => intern!(py, "open"),
+                RejectionReason::HalfOpenFull => intern!(py, "half_open_full"),
+                RejectionReason::ForcedOpen => intern!(py, "forced_open"),
+            };
+            let retry_after = rejected.retry_after.map(|d| d.as_secs_f64());
+            let listened = !owner
+                .getattr(intern!(py, "_reject_listeners"))?
+                .is_empty()?;
+            if pending || listened {
+                // Listeners to tell: the facade's own rejection path.
+                let err = owner
+                    .call_method1(intern!(py, "_rejected"), ((reason, retry_after, pending),))?;
+                return Err(PyErr::from_value(err));
+            }
+            return Err(open_error(py, g, reason, retry_after)?);
+        }
+    };
+    if pending && let Err(e) = owner.call_method0(intern!(py, "_emit_transitions")) {
+        core.locked().record(ticket, Outcome::Ignored, started);
+        return Err(e);
+    }
+    Ok((ticket, started_secs))
+}
+
+/// Records the result of an admitted call: a success unless the facade's result classifier
+/// (called back only when there is one) says otherwise.
+fn settle(
+    py: Python<'_>,
+    owner: &Bound<'_, PyAny>,
+    g: &Guard,
+    ticket: PermitTicket,
+    started_secs: f64,
+    result: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let core = g.core.get();
+    if g.plain_results && fast_success(core, &ticket) {
+        return Ok(());
+    }
+    if !g.plain_results {
+        let (token, _) = ticket.to_raw();
+        owner.call_method1(intern!(py, "_record_result"), (token, started_secs, result))?;
+        return Ok(());
+    }
+    let now = match read_clock(py, g).and_then(timestamp) {
+        Ok(now) => now,
+        Err(e) => {
+            // A clock that fails must not leak the permit (it may hold a half-open probe slot).
+            let (_, started) = ticket.to_raw();
+            core.locked().record(ticket, Outcome::Ignored, started);
+            return Err(e);
+        }
+    };
+    let pending = {
+        let mut c = core.locked();
+        c.record(ticket, Outcome::Success, now);
+        c.has_transitions()
+    };
+    if pending {
+        owner.call_method0(intern!(py, "_emit_transitions"))?;
+    }
+    Ok(())
+}
+
+/// The whole synchronous guarded call: `fn(*args, **kwargs)` through the breaker `owner` (the
+/// `CircuitBreaker`), with the facade's semantics (see `CircuitBreaker.call`).
+fn guarded_call<'py>(
+    py: Python<'py>,
+    owner: &Bound<'py, PyAny>,
+    g: &Guard,
+    func: &Bound<'py, PyAny>,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (ticket, started_secs) = admit(py, owner, g)?;
+    let result = match func.call(args, kwargs) {
+        Ok(result) => result,
+        Err(e) => {
+            // Classifying an exception (exclusions, predicates) is the facade's.
+            let (token, _) = ticket.to_raw();
+            if let Err(e2) = owner.call_method1(
+                intern!(py, "_record_exception"),
+                (token, started_secs, e.value(py)),
+            ) {
+                e2.set_context(py, Some(e));
+                return Err(e2);
+            }
+            return Err(e);
+        }
+    };
+    if result.get_type().is(coroutine_type(py)?) {
+        // An async function handed to the sync path returned a coroutine that has not run.
+        let _ = result.call_method0(intern!(py, "close"));
+        let (_, started) = ticket.to_raw();
+        g.core
+            .get()
+            .locked()
+            .record(ticket, Outcome::Ignored, started);
+        return Err(PyTypeError::new_err(
+            "call() runs sync functions; use `await breaker.call_async(fn)`",
+        ));
+    }
+    settle(py, owner, g, ticket, started_secs, &result)?;
+    Ok(result)
+}
+
+#[pymethods]
+impl BreakerBase {
+    /// Accepts (and ignores) the arguments of the subclass's constructor: `_bind`, from
+    /// `CircuitBreaker.__init__`, sets everything up.
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
+        BreakerBase {
+            guard: OnceLock::new(),
+        }
+    }
+
+    /// Connects the instance to its state machine and facade settings (once).
+    fn _bind(
+        &self,
+        core: Py<Breaker>,
+        clock: Bound<'_, PyAny>,
+        error_type: Py<PyType>,
+        name: Py<PyAny>,
+        plain_results: bool,
+    ) -> PyResult<()> {
+        let native_clock = is_time_monotonic(&clock)?;
+        self.guard
+            .set(Guard {
+                core,
+                clock: clock.unbind(),
+                native_clock,
+                error_type,
+                name,
+                plain_results,
+            })
+            .map_err(|_| {
+                pyo3::exceptions::PyRuntimeError::new_err("CircuitBreaker is already initialised")
+            })
+    }
+
+    /// Calls ``fn(*args, **kwargs)`` through the breaker and returns its result.
+    #[pyo3(signature = (fn_, /, *args, **kwargs))]
+    fn call<'py>(
+        slf: &Bound<'py, Self>,
+        fn_: &Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let g = slf.get().guard()?;
+        guarded_call(slf.py(), slf.as_any(), g, fn_, args, kwargs)
+    }
+
+    /// Admits a call (the async paths): `(token, started)`, or raises the rejection.
+    fn _admit(slf: &Bound<'_, Self>) -> PyResult<(u64, f64)> {
+        let g = slf.get().guard()?;
+        let (ticket, started) = admit(slf.py(), slf.as_any(), g)?;
+        Ok((ticket.to_raw().0, started))
+    }
+
+    /// Records the `result` of the call admitted with `token` at `started` (the async paths).
+    fn _settle(
+        slf: &Bound<'_, Self>,
+        token: u64,
+        started: f64,
+        result: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let g = slf.get().guard()?;
+        let ticket = PermitTicket::from_raw(token, timestamp(started)?);
+        settle(slf.py(), slf.as_any(), g, ticket, started, result)
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(g) = self.guard.get() {
+            visit.call(&g.clock)?;
+            visit.call(&g.name)?;
+        }
+        Ok(())
+    }
+}
+
+/// A sync function decorated with `@breaker`: calling it is [`BreakerBase::call`]. Private:
+/// the facade subclasses it (`seawall._breaker._Guarded`) to give it a `__dict__` for
+/// `functools.wraps`.
+#[pyclass(frozen, subclass, module = "seawall._native", name = "Guarded")]
+pub struct Guarded {
+    owner: Py<BreakerBase>,
+    func: Py<PyAny>,
+}
+
+#[pymethods]
+impl Guarded {
+    #[new]
+    fn new(owner: Py<BreakerBase>, func: Py<PyAny>) -> Self {
+        Guarded { owner, func }
+    }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let owner = self.owner.bind(py);
+        let g = owner.get().guard()?;
+        guarded_call(py, owner.as_any(), g, self.func.bind(py), args, kwargs)
+    }
+
+    /// Binds like a function, so that a decorated method receives `self`.
+    fn __get__<'py>(
+        slf: &Bound<'py, Self>,
+        obj: Option<&Bound<'py, PyAny>>,
+        _owner: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        match obj {
+            None => Ok(slf.clone().into_any()),
+            Some(obj) if obj.is_none() => Ok(slf.clone().into_any()),
+            Some(obj) => METHOD_TYPE
+                .import(py, "types", "MethodType")?
+                .call1((slf, obj)),
+        }
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.owner)?;
+        visit.call(&self.func)
+    }
+}
+
+static METHOD_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();

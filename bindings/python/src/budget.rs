@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use seawall_core::{Budget, TimeoutPolicy};
+use seawall_core::{Budget, TimeoutPolicy, Timestamp};
 
 use crate::convert::{self, optional, timestamp};
 use crate::error::{BUDGET_FIELDS as F, budget_exhausted, config_error, header_error, type_error};
@@ -131,6 +131,16 @@ impl NativeBudget {
         })
     }
 
+    /// A budget of `timeout` seconds from `now` under the process-wide policy (what
+    /// `Budget(timeout)` makes, without building the policy object).
+    #[staticmethod]
+    fn under_global(py: Python<'_>, now: f64, timeout: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let timeout = convert::timeout(py, F, "timeout", timeout)?;
+        Ok(NativeBudget {
+            inner: Budget::new(timestamp(now)?, timeout, TimeoutPolicy::global()),
+        })
+    }
+
     /// A budget from a received header value at `now`, clamped to `policy`'s maximum.
     /// `value` must be a `str` (`TypeError` otherwise); a malformed one raises
     /// `InvalidHeaderError`.
@@ -232,4 +242,158 @@ pub(crate) fn optional_timeout(
 
 fn header_format(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<&'static str> {
     convert::choice(py, F, "format", v, FORMATS, FORMATS_EXPECTED)
+}
+
+/// An awaitable that is already done: awaiting it gives `value` at once, without suspending.
+/// `Budget.__aenter__` and `__aexit__` return one instead of being coroutines (a coroutine per
+/// block entered and left was a third of a block's cost); `Ready(None)` is shared. Private.
+#[pyclass(frozen, module = "seawall._native", name = "Ready")]
+pub struct Ready {
+    value: Py<PyAny>,
+}
+
+#[pymethods]
+impl Ready {
+    #[new]
+    fn new(value: Py<PyAny>) -> Self {
+        Ready { value }
+    }
+
+    fn __await__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    /// Finishes at once with the value (`StopIteration(value)`; none for `None`).
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        if self.value.is_none(py) {
+            return Ok(None);
+        }
+        Err(pyo3::exceptions::PyStopIteration::new_err((self
+            .value
+            .clone_ref(py),)))
+    }
+
+    /// As `__next__` (what a coroutine awaiting it sends is ignored: it never suspends).
+    fn send(&self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
+        self.__next__(py)
+    }
+
+    fn __traverse__(&self, visit: pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.value)
+    }
+}
+
+/// The native base class of `seawall.Budget`: the budget and its clock, built by the type call
+/// itself. `Budget(timeout)` is made on every call made under a budget, and a Python `__init__`
+/// (a frame, two objects: the facade and its native budget) was most of its cost. Private.
+#[pyclass(frozen, subclass, module = "seawall._native", name = "BudgetBase")]
+pub struct BudgetBase {
+    inner: Budget,
+    clock: Py<PyAny>,
+    /// True when `clock` is `time.monotonic`, read here directly.
+    native_clock: bool,
+}
+
+static MONOTONIC: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+
+fn time_monotonic(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    MONOTONIC
+        .get_or_try_init(py, || {
+            py.import("time")?
+                .getattr("monotonic")
+                .map(pyo3::Bound::unbind)
+        })
+        .map(|m| m.bind(py))
+}
+
+impl BudgetBase {
+    fn now(&self, py: Python<'_>) -> PyResult<f64> {
+        if self.native_clock
+            && let Some(now) = crate::breaker::monotonic()
+        {
+            return Ok(now);
+        }
+        self.clock.bind(py).call0()?.extract::<f64>()
+    }
+}
+
+#[pymethods]
+impl BudgetBase {
+    /// `Budget(timeout, *, policy=None, clock=None)`. The common case (the process-wide policy,
+    /// `time.monotonic`) is done here; any other policy or clock is checked by the facade's
+    /// helpers (`_native_policy`, `resolve_clock`), whose errors the facade documents. Given a
+    /// native budget as `timeout` (the facade's `_wrap`, for `child` and `from_header`), wraps
+    /// it as it is.
+    #[new]
+    #[pyo3(signature = (timeout, *, policy=None, clock=None))]
+    fn new(
+        py: Python<'_>,
+        timeout: &Bound<'_, PyAny>,
+        policy: Option<&Bound<'_, PyAny>>,
+        clock: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let policy = policy.filter(|p| !p.is_none());
+        let clock = clock.filter(|c| !c.is_none());
+        let facade = || py.import(pyo3::intern!(py, "seawall._budget"));
+        // Checked in the order the facade always has: policy, clock, timeout.
+        let policy = match policy {
+            None => TimeoutPolicy::global(),
+            Some(p) => {
+                let native = facade()?.call_method1(pyo3::intern!(py, "_native_policy"), (p,))?;
+                native.cast::<Policy>()?.get().inner
+            }
+        };
+        let clock = match clock {
+            None => time_monotonic(py)?.clone(),
+            Some(c) => facade()?.call_method1(pyo3::intern!(py, "resolve_clock"), (c,))?,
+        };
+        let native_clock = clock.is(time_monotonic(py)?)
+            && cfg!(all(target_os = "linux", target_pointer_width = "64"));
+        if let Ok(native) = timeout.cast::<NativeBudget>() {
+            return Ok(BudgetBase {
+                inner: native.get().inner,
+                clock: clock.unbind(),
+                native_clock,
+            });
+        }
+        let mut base = BudgetBase {
+            inner: Budget::new(Timestamp::ZERO, Duration::ZERO, policy),
+            clock: clock.unbind(),
+            native_clock,
+        };
+        let now = timestamp(base.now(py)?)?;
+        let timeout = convert::timeout(py, F, "timeout", timeout)?;
+        base.inner = Budget::new(now, timeout, policy);
+        Ok(base)
+    }
+
+    /// The budget's clock (the facade reads it).
+    #[getter]
+    fn _clock(&self, py: Python<'_>) -> Py<PyAny> {
+        self.clock.clone_ref(py)
+    }
+
+    /// The budget as the native value the pool and the retry loop take.
+    #[getter]
+    fn _native(&self) -> NativeBudget {
+        NativeBudget { inner: self.inner }
+    }
+
+    /// The timeout of a call given no cap, now (`BudgetExhausted` when none can start): what a
+    /// block under the budget is cancelled after.
+    fn _timeout_now(&self, py: Python<'_>) -> PyResult<f64> {
+        let now = timestamp(self.now(py)?)?;
+        self.inner
+            .timeout_for(now, None)
+            .map(|d| d.as_secs_f64())
+            .map_err(|e| budget_exhausted(py, &e))
+    }
+
+    fn __traverse__(&self, visit: pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.clock)
+    }
 }

@@ -31,8 +31,10 @@ def cancellation_mode(request: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 def run(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     """Runs ``main`` in a fresh loop that records every timer handle created on it, and checks
-    that when ``main`` returns no other task is pending and every handle has run or been
-    cancelled."""
+    that when ``main`` returns no other task is pending, no budget block is still registered on
+    the loop's shared deadline timer, and every other handle has run or been cancelled (the
+    shared timer's own handle may stay armed until its time: it then fires once, finds nothing
+    and stops, see test_the_shared_timer_stops_when_nothing_is_left)."""
     handles: List[asyncio.TimerHandle] = []
 
     async def checked() -> Any:
@@ -48,8 +50,16 @@ def run(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
         result = await main()
         others = asyncio.all_tasks() - {asyncio.current_task()}
         assert not others, f"tasks left behind: {others}"
+        timer = _budget.loop_timer(loop)
+        assert timer is None or timer.pending() == 0, "a budget block left registered"
         now = loop.time()
-        pending = [h for h in handles if not h.cancelled() and h.when() > now]
+        pending = [
+            h
+            for h in handles
+            if not h.cancelled()
+            and h.when() > now
+            and not (timer is not None and h is timer._handle)
+        ]
         assert not pending, f"timer handles left scheduled: {pending}"
         return result
 
@@ -212,16 +222,13 @@ def test_an_outside_cancellation_with_its_own_message_wins_over_the_deadline() -
         async def guarded() -> None:
             async with Budget(5.0):
                 loop = asyncio.get_running_loop()
-                ((_, deadline),) = _budget._OPEN.get()
-                task = asyncio.current_task()
-                assert task is not None
+                timer, task = _budget._here()
+                block = timer._blocks[task]
 
                 def both() -> None:
                     # Fire the deadline by hand, right after the other cancellation.
-                    assert deadline._handle is not None
-                    deadline._handle.cancel()
                     task.cancel("shutting down")
-                    deadline._on_timeout()
+                    _budget._expire(task, block)
 
                 loop.call_soon(both)
                 await asyncio.sleep(10)
@@ -241,15 +248,12 @@ def test_with_counts_any_other_cancellation_wins_over_the_deadline(cancellation_
     async def main() -> None:
         async def guarded() -> None:
             async with Budget(5.0):
-                ((_, deadline),) = _budget._OPEN.get()
-                task = asyncio.current_task()
-                assert task is not None
+                timer, task = _budget._here()
+                block = timer._blocks[task]
 
                 def both() -> None:
                     # Fire the deadline by hand, then cancel from outside in the same iteration.
-                    assert deadline._handle is not None
-                    deadline._handle.cancel()
-                    deadline._on_timeout()
+                    _budget._expire(task, block)
                     task.cancel()
 
                 asyncio.get_running_loop().call_soon(both)

@@ -76,6 +76,21 @@ from ._retry import (
     RetryPolicy,
 )
 from ._sync_pool import SyncPool
+from ._watchdog import (
+    DUMP_PREFIX,
+    RESTART_EXIT_CODE,
+    Assessment,
+    DumpPlan,
+    MemoryReading,
+    MemoryWatchdog,
+    Trend,
+    WatchdogAction,
+    WatchdogCounts,
+    WatchdogEvent,
+    WatchdogMetrics,
+    WatchdogPolicy,
+    read_memory,
+)
 
 __all__ = [
     "BackoffKind",
@@ -133,6 +148,20 @@ __all__ = [
     "TransitionReason",
     "ValidateAction",
     "Waiter",
+    # The memory watchdog (_watchdog.py).
+    "Assessment",
+    "DUMP_PREFIX",
+    "DumpPlan",
+    "MemoryReading",
+    "MemoryWatchdog",
+    "RESTART_EXIT_CODE",
+    "Trend",
+    "WatchdogAction",
+    "WatchdogCounts",
+    "WatchdogEvent",
+    "WatchdogMetrics",
+    "WatchdogPolicy",
+    "read_memory",
     "retry",
     "retry_call",
     "retry_call_async",

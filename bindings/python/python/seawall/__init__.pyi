@@ -26,6 +26,23 @@ from typing import (
 
 from typing_extensions import ParamSpec, Self, TypeAlias
 
+# The memory watchdog: documented in _watchdog.pyi.
+from ._watchdog import (
+    DUMP_PREFIX as DUMP_PREFIX,
+    RESTART_EXIT_CODE as RESTART_EXIT_CODE,
+    Assessment as Assessment,
+    DumpPlan as DumpPlan,
+    MemoryReading as MemoryReading,
+    MemoryWatchdog as MemoryWatchdog,
+    Trend as Trend,
+    WatchdogAction as WatchdogAction,
+    WatchdogCounts as WatchdogCounts,
+    WatchdogEvent as WatchdogEvent,
+    WatchdogMetrics as WatchdogMetrics,
+    WatchdogPolicy as WatchdogPolicy,
+    read_memory as read_memory,
+)
+
 __all__ = [
     "BackoffKind",
     "Budget",
@@ -82,6 +99,20 @@ __all__ = [
     "TransitionReason",
     "ValidateAction",
     "Waiter",
+    # The memory watchdog (_watchdog.pyi).
+    "Assessment",
+    "DUMP_PREFIX",
+    "DumpPlan",
+    "MemoryReading",
+    "MemoryWatchdog",
+    "RESTART_EXIT_CODE",
+    "Trend",
+    "WatchdogAction",
+    "WatchdogCounts",
+    "WatchdogEvent",
+    "WatchdogMetrics",
+    "WatchdogPolicy",
+    "read_memory",
     "retry",
     "retry_call",
     "retry_call_async",
@@ -156,12 +187,16 @@ class CircuitOpenError(SeawallError):
     A fresh instance is raised for every rejection.
     """
 
-    reason: RejectionReason
-    """``"open"``, ``"half_open_full"`` (all half-open probe slots taken) or ``"forced_open"``."""
-    retry_after: float | None
-    """Seconds until the breaker admits calls again, when it knows (it does while open)."""
-    breaker_name: str | None
-    """The ``name`` of the breaker that rejected the call."""
+    @property
+    def reason(self) -> RejectionReason:
+        """``"open"``, ``"half_open_full"`` (all half-open probe slots taken) or
+        ``"forced_open"``."""
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds until the breaker admits calls again, when it knows (it does while open)."""
+    @property
+    def breaker_name(self) -> str | None:
+        """The ``name`` of the breaker that rejected the call."""
 
     def __init__(
         self, reason: str, retry_after: float | None = None, breaker_name: str | None = None
@@ -659,13 +694,13 @@ class Budget:
     between tasks and threads.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         timeout: float,
         *,
         policy: TimeoutPolicy | None = None,
         clock: Callable[[], float] | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     @classmethod
     def from_header(
         cls,

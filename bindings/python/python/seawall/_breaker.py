@@ -3,7 +3,11 @@
 Every decision (admit or reject, when to open, half-open or close) is one synchronous call into
 ``seawall._native``, which wraps the Rust core. This module only does what needs Python: reads
 the clock, runs and awaits the user's function, turns its outcome into success / failure /
-ignored, and calls listeners after the native call has returned.
+ignored, and calls listeners after the native call has returned. The sync hot paths
+(``CircuitBreaker.call`` and sync decorated functions) are one native call each, on the native
+base class ``BreakerBase``, which calls back into the methods here for classifiers and
+listeners; the async paths admit and record with one native call each (``_admit``,
+``_settle``).
 
 Invariants kept here:
 - every admitted call records exactly one outcome, whatever happens (an exception, a
@@ -22,12 +26,13 @@ import inspect
 import json
 import logging
 import time
-import types
 from contextvars import ContextVar
 from typing import Any, Callable, Dict, List, Literal, NamedTuple, Optional, Tuple, Union
 
 from ._errors import CircuitOpenError, SnapshotError
 from ._native import Breaker as _NativeBreaker
+from ._native import BreakerBase as _BreakerBase
+from ._native import Guarded as _NativeGuarded
 
 __all__ = [
     "CircuitBreaker",
@@ -222,7 +227,13 @@ class Permit:
         return f"<Permit recorded={self.recorded}>"
 
 
-class CircuitBreaker:
+class _Guarded(_NativeGuarded):
+    """A sync function decorated with ``@breaker``: each call is one native call (see
+    ``CircuitBreaker.call``). A Python subclass only for its ``__dict__``, which
+    ``functools.wraps`` fills in."""
+
+
+class CircuitBreaker(_BreakerBase):
     """A circuit breaker: stops calling a failing or slow dependency, probes it now and then,
     and resumes when it has recovered.
 
@@ -311,6 +322,10 @@ class CircuitBreaker:
         self._name = name
         self._state_listeners: List[Callable[[StateChange], object]] = []
         self._reject_listeners: List[Callable[[Rejection], object]] = []
+        # The native base runs ``call`` and sync decorated functions in one native call; it
+        # calls back into the methods below only for what needs Python (classifying an
+        # exception or a result, listeners).
+        self._bind(self._native, clock, CircuitOpenError, name, is_result_failure is None)
 
     # -- the hot path ----------------------------------------------------------------------
 
@@ -415,65 +430,36 @@ class CircuitBreaker:
                 "a CircuitBreaker cannot decorate a generator function: its body runs after the "
                 "call returns; guard the code that consumes it with `with breaker:` instead"
             )
-        acquire = self._acquire
-        record_exception = self._record_exception
-        record_result = self._record_result
-
         if inspect.iscoroutinefunction(fn):
+            admit = self._admit
+            settle = self._settle
+            record_exception = self._record_exception
 
             @functools.wraps(fn)
             async def async_guarded(*args: Any, **kwargs: Any) -> Any:
-                token, started = acquire()
+                token, started = admit()
                 try:
                     result = await fn(*args, **kwargs)
                 except BaseException as exc:
                     record_exception(token, started, exc)
                     raise
-                record_result(token, started, result)
+                settle(token, started, result)
                 return result
 
             return async_guarded
 
-        @functools.wraps(fn)
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            token, started = acquire()
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                record_exception(token, started, exc)
-                raise
-            record_result(token, started, result)
-            return result
-
-        return guarded
-
-    def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        """Calls ``fn(*args, **kwargs)`` through the breaker and returns its result."""
-        token, started = self._acquire()
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as exc:
-            self._record_exception(token, started, exc)
-            raise
-        # An async function handed to the sync path returns a coroutine that has not run: close
-        # it and say so. Checking the result costs an isinstance; checking `fn` up front cost a
-        # quarter of the call (inspect.iscoroutinefunction).
-        if type(result) is types.CoroutineType:
-            result.close()
-            self._record(token, started, _IGNORED)
-            raise TypeError("call() runs sync functions; use `await breaker.call_async(fn)`")
-        self._record_result(token, started, result)
-        return result
+        return functools.wraps(fn)(_Guarded(self, fn))
 
     async def call_async(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Awaits ``fn(*args, **kwargs)`` through the breaker and returns its result."""
-        token, started = self._acquire()
+        # Admitting and recording a success are one native call each (``_admit``, ``_settle``).
+        token, started = self._admit()
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
             self._record_exception(token, started, exc)
             raise
-        self._record_result(token, started, result)
+        self._settle(token, started, result)
         return result
 
     def _enter(self) -> None:

@@ -8,7 +8,7 @@ tracebacks do not accumulate across raises.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 __all__ = [
     "SeawallError",
@@ -40,10 +40,6 @@ class CircuitOpenError(SeawallError):
     accumulate across raises.
     """
 
-    reason: str
-    retry_after: Optional[float]
-    breaker_name: Optional[str]
-
     def __init__(
         self,
         reason: str,
@@ -53,9 +49,25 @@ class CircuitOpenError(SeawallError):
         # Passing every argument on keeps the exception picklable (``BaseException.__reduce__``
         # rebuilds it from ``args``).
         super().__init__(reason, retry_after, breaker_name)
-        self.reason = reason
-        self.retry_after = retry_after
-        self.breaker_name = breaker_name
+
+    # The attributes read ``args``: the breaker's native rejection path then makes the
+    # exception with ``BaseException.__new__`` alone (its ``__init__`` and an instance dict
+    # were most of the cost of a rejection).
+
+    @property
+    def reason(self) -> str:
+        """``"open"``, ``"half_open_full"`` or ``"forced_open"``."""
+        return cast(str, self.args[0])
+
+    @property
+    def retry_after(self) -> Optional[float]:
+        """Seconds until the breaker admits calls again, when it knows."""
+        return cast(Optional[float], self.args[1] if len(self.args) > 1 else None)
+
+    @property
+    def breaker_name(self) -> Optional[str]:
+        """The ``name`` of the breaker that rejected the call."""
+        return cast(Optional[str], self.args[2] if len(self.args) > 2 else None)
 
     def __str__(self) -> str:
         # Built on demand: most rejections are counted or retried, never printed.

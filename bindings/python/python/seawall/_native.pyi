@@ -3,11 +3,19 @@
 Synchronous decisions only; times are seconds read from the facade's clock.
 """
 
-from typing import Any, Literal, final
+from typing import Any, Callable, Generator, Generic, Literal, TypeVar, final
+
+from typing_extensions import disjoint_base
+
+_T = TypeVar("_T")
 
 __all__ = [
     "Breaker",
+    "BreakerBase",
     "Budget",
+    "BudgetBase",
+    "Guarded",
+    "Ready",
     "PoolCore",
     "RetryBudget",
     "RetryConfig",
@@ -18,6 +26,10 @@ __all__ = [
     "defaults",
     "pool_defaults",
     "retry_defaults",
+    "WatchdogCore",
+    "check_limit_bytes",
+    "read_memory",
+    "watchdog_defaults",
 ]
 
 @final
@@ -72,8 +84,68 @@ class Breaker:
     def restore(self, snapshot: str, now: float) -> None:
         """Resumes from a JSON snapshot."""
 
+@disjoint_base
+class BreakerBase:
+    """The native base of ``seawall.CircuitBreaker``: its sync ``call`` and the calls of sync
+    decorated functions, each one native call."""
+
+    def __new__(cls, *_args: Any, **_kwargs: Any) -> BreakerBase: ...
+    def _bind(
+        self,
+        core: Breaker,
+        clock: Callable[[], float],
+        error_type: type[BaseException],
+        name: str | None,
+        plain_results: bool,
+    ) -> None:
+        """Connects the instance to its state machine and facade settings (once)."""
+    def call(self, fn_: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Calls ``fn(*args, **kwargs)`` through the breaker and returns its result."""
+    def _admit(self) -> tuple[int, float]:
+        """Admits a call: ``(token, started)``, or raises the rejection."""
+    def _settle(self, token: int, started: float, result: object) -> None:
+        """Records the result of an admitted call."""
+
+@disjoint_base
+class Guarded:
+    """A sync function decorated with ``@breaker``."""
+
+    def __new__(cls, owner: BreakerBase, func: Callable[..., Any]) -> Guarded: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __get__(self, instance: object, owner: object = None, /) -> Any: ...
+
 def defaults() -> dict[str, Any]:
     """The core's configuration defaults, in seconds, keyed by keyword argument."""
+
+@final
+class Ready(Generic[_T]):
+    """An awaitable that is already done, with ``value``."""
+
+    def __new__(cls, value: _T) -> Ready[_T]: ...
+    def __await__(self) -> Generator[Any, None, _T]: ...
+    def __iter__(self) -> Ready[_T]: ...
+    def __next__(self) -> Any: ...
+    def send(self, _value: object) -> Any: ...
+
+@disjoint_base
+class BudgetBase:
+    """The native base of ``seawall.Budget``."""
+
+    def __new__(
+        cls,
+        timeout: float,
+        *,
+        policy: object | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> BudgetBase: ...
+    @property
+    def _clock(self) -> Callable[[], float]:
+        """The budget's clock."""
+    @property
+    def _native(self) -> Budget:
+        """The budget as the core's value."""
+    def _timeout_now(self) -> float:
+        """The timeout of a call given no cap, now."""
 
 @final
 class TimeoutPolicy:
@@ -111,6 +183,9 @@ class Budget:
 
     def __new__(cls, now: float, timeout: object, policy: TimeoutPolicy) -> Budget:
         """A budget of ``timeout`` seconds from ``now``."""
+    @staticmethod
+    def under_global(now: float, timeout: object) -> Budget:
+        """A budget of ``timeout`` seconds from ``now`` under the process-wide policy."""
     @staticmethod
     def from_header(value: object, now: float, format: object, policy: TimeoutPolicy) -> Budget:
         """A budget from a received header value."""
@@ -302,3 +377,39 @@ class PoolCore:
 
 def pool_defaults() -> dict[str, Any]:
     """The core's pool defaults, in seconds, keyed by keyword."""
+
+# The memory watchdog (src/memory.rs; the facade is seawall/_watchdog.py).
+
+@final
+class WatchdogCore:
+    """The memory watchdog's policy, behind a lock."""
+
+    def __new__(cls, **config: object) -> WatchdogCore:
+        """Validates the keywords (durations in seconds); absent ones take the defaults."""
+    def observe(
+        self,
+        now: float,
+        usage: object,
+        limit: object,
+        heap_used: object = None,
+        heap_limit: object = None,
+    ) -> dict[str, Any]:
+        """The assessment of one sample, as a dict (``next_sample`` in seconds)."""
+    def counts(self) -> dict[str, int]:
+        """The counters since the start."""
+    def config(self) -> dict[str, Any]:
+        """The configuration in force, in seconds, keyed by keyword."""
+    def plan_dump_rotation(
+        self, existing: object, incoming_bytes: object
+    ) -> tuple[list[str], bool]:
+        """``(names_to_delete, fits)`` for ``(name, bytes, created)`` tuples."""
+
+def watchdog_defaults() -> dict[str, Any]:
+    """The core's watchdog defaults, in seconds, keyed by keyword, plus ``restart_exit_code``
+    and ``dump_prefix``."""
+
+def read_memory(limit_bytes: object = None, root: str | None = None) -> dict[str, Any]:
+    """One reading of the Linux memory probe, as a dict."""
+
+def check_limit_bytes(value: object) -> int | None:
+    """``limit_bytes`` through the core's integer conversion."""

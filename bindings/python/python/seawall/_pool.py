@@ -38,6 +38,7 @@ from typing import (
     Any,
     Awaitable,
     Callable,
+    Coroutine,
     Deque,
     Dict,
     Generic,
@@ -52,7 +53,7 @@ from typing import (
 )
 
 from ._breaker import StateChange
-from ._budget import Budget
+from ._budget import _CURRENT_TASKS, Budget
 from ._errors import (
     ConnectFailed,
     ConnectionNotCheckedOut,
@@ -78,6 +79,7 @@ from ._pool_engine import (
 __all__ = ["Pool"]
 
 _log = logging.getLogger("seawall")
+_get_running_loop = asyncio.get_running_loop
 
 C = TypeVar("C")
 
@@ -406,7 +408,9 @@ class PoolBase(Generic[C]):
         holder = self._holder()
         out.holder = holder
         if holder is not None:
-            received = self._received.get(holder)
+            # WeakKeyDictionary.get without its Python frame (a weak reference without a
+            # callback to a live object is the one the object already has: nothing is made).
+            received = self._received.data.get(weakref.ref(holder))  # type: ignore[attr-defined]
             if received is None:
                 self._received[holder] = {slot: checkout}
             else:
@@ -484,7 +488,11 @@ class PoolBase(Generic[C]):
             return
         # Taken off before the engine's actions run: they may hand the slot straight on.
         out = self._out.pop(slot, None)
-        self._apply(actions, events, next_timeout, (slot, out))
+        if actions is not None or events is not None:
+            self._apply(actions, events, next_timeout, (slot, out))
+        elif next_timeout is not None:
+            # The usual return: only the engine's next time (an idle connection's expiry).
+            self._schedule(next_timeout)
 
     # -- reading and steering ---------------------------------------------------------------
 
@@ -762,18 +770,28 @@ class Pool(PoolBase[C]):
         else:
             record.future.set_result(result)
 
-    async def _acquire(self, budget: Optional[Budget]) -> Tuple[C, int, int]:
+    def _begin(
+        self, budget: Optional[Budget]
+    ) -> Union[Tuple[C, int, int], Coroutine[Any, Any, Tuple[C, int, int]]]:
+        """Asks the engine for a connection: ``(conn, slot, checkout)`` when one is ready, else
+        the coroutine that waits for it (awaited by the caller). Not a coroutine itself, so
+        that the common case (an idle connection) costs no coroutine of its own."""
         loop = self._loop
-        if loop is None or loop is not asyncio.get_running_loop():
+        if loop is None or loop is not _get_running_loop():
             loop = self._running_loop()
         stack = self._where() if self._tracks_leaks else None
-        native, budget_now = native_budget(budget)
+        if budget is None:
+            native: Any = None
+            budget_now: Optional[float] = None
+        else:
+            native, budget_now = native_budget(budget)
         code, a, b, actions, events, next_timeout = self._native.acquire(
             self._clock(), native, budget_now
         )
         if code == READY:
             self._out[a] = _Checkout(b, stack)
-            self._apply(actions, events, next_timeout)
+            if actions is not None or events is not None or next_timeout is not None:
+                self._apply(actions, events, next_timeout)
             return self._handed(a, b), a, b
         if code != WAIT:
             self._apply(actions, events, next_timeout)
@@ -781,12 +799,23 @@ class Pool(PoolBase[C]):
         future: asyncio.Future[Tuple[int, int]] = loop.create_future()
         self._waiters[a] = _AsyncWaiter(future, stack)
         self._apply(actions, events, next_timeout)
+        return self._wait(a, future)
+
+    async def _wait(
+        self, waiter: int, future: asyncio.Future[Tuple[int, int]]
+    ) -> Tuple[C, int, int]:
         try:
             slot, checkout = await future
         except asyncio.CancelledError:
-            self._abandon(a, future)
+            self._abandon(waiter, future)
             raise
         return self._handed(slot, checkout), slot, checkout
+
+    async def _acquire(self, budget: Optional[Budget]) -> Tuple[C, int, int]:
+        begun = self._begin(budget)
+        if isinstance(begun, tuple):
+            return begun
+        return await begun
 
     def _abandon(self, waiter: int, future: asyncio.Future[Tuple[int, int]]) -> None:
         """The waiting task was cancelled: cancel its wait, or give back what it was handed."""
@@ -813,7 +842,10 @@ class Pool(PoolBase[C]):
         A task cancelled while it waits leaves the queue, and a connection handed to it in the
         meantime goes back to the pool.
         """
-        conn, _, _ = await self._acquire(budget)
+        begun = self._begin(budget)
+        if isinstance(begun, tuple):
+            return begun[0]
+        conn, _, _ = await begun
         return conn
 
     def connection(self, *, budget: Optional[Budget] = None) -> _AsyncConnection[C]:
@@ -845,6 +877,8 @@ class Pool(PoolBase[C]):
         return list(held)
 
     def _holder(self) -> Any:
+        if _CURRENT_TASKS is not None:
+            return _CURRENT_TASKS.get(_get_running_loop())
         return asyncio.current_task()
 
     def _finished(self, holder: Any) -> bool:
@@ -882,7 +916,11 @@ class _AsyncConnection(Generic[C]):
     async def __aenter__(self) -> C:
         if self._held is not None:
             raise RuntimeError("this connection() block is already in use")
-        self._held = await self._pool._acquire(self._budget)
+        begun = self._pool._begin(self._budget)
+        if isinstance(begun, tuple):
+            self._held = begun
+        else:
+            self._held = await begun
         return self._held[0]
 
     async def __aexit__(
