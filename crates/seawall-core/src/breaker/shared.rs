@@ -366,11 +366,16 @@ impl CircuitBreaker {
     }
 
     /// Runs the blocking `f` if the breaker admits it; `Err` counts as a failure.
+    #[inline(always)]
     pub fn call_sync<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
         self.call_sync_with(default_classify, f)
     }
 
     /// Like [`call_sync`](Self::call_sync), with `classify` deciding what counts as a failure.
+    // Inlined (with `try_acquire`) so a rejection is built where the caller keeps its result:
+    // through a call, the `Rejected` was copied in pieces and the copy stalled on store
+    // forwarding.
+    #[inline(always)]
     pub fn call_sync_with<T, E>(
         &self,
         classify: impl FnOnce(&Result<T, E>) -> Outcome,
