@@ -1416,7 +1416,7 @@ export declare function pgPoolOptions<C extends PgClientLike = PgClientLike>(
 export interface WatchdogPolicyOptions {
   /** Time between samples while all is well, in ms: 10 ms to 24 h. Default 300000 (5 minutes, the incident protocol's). */
   intervalMs?: number
-  /** Time between samples at or above the warn level or during a spike, in ms: 10 ms to `intervalMs`. Default 10000. */
+  /** Time between samples at or above the warn level or during a spike, in ms: 10 ms to `intervalMs`. Default 10000, or `intervalMs` when that is shorter. */
   alertIntervalMs?: number
   /** Percentage of the limit at which to warn, in (0, 100). Default 70. */
   warnPercent?: number

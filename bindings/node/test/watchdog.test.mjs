@@ -91,9 +91,10 @@ test('probe, cgroup v2: a tighter memory.high wins, and a tighter limitBytes win
   const configured = readMemory(400 * MIB, tree.root)
   assert.equal(configured.limitBytes, 400 * MIB)
   assert.equal(configured.limitSource, 'configured')
-  // Usage is still what the kernel counts: the cgroup working set.
-  assert.equal(configured.usageSource, 'cgroup_v2_working_set')
-  assert.equal(configured.usageBytes, 300 * MIB)
+  // A configured limit is this process's budget: usage is its RSS, not the cgroup's working
+  // set (which may hold other processes).
+  assert.equal(configured.usageSource, 'process_rss')
+  assert.equal(configured.usageBytes, configured.rssBytes)
 })
 
 test('probe, cgroup v1: memory.limit_in_bytes and usage minus total_inactive_file', () => {

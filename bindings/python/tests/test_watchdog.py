@@ -107,9 +107,12 @@ def test_signatures_carry_the_core_defaults() -> None:
     for cls in (MemoryWatchdog, WatchdogPolicy):
         params = inspect.signature(cls).parameters
         for key, value in core.items():
-            assert params[key].default == value, (cls.__name__, key)
+            # Absent, the alert interval is the core's 10 s, or the interval when shorter.
+            expected = None if key == "alert_interval" else value
+            assert params[key].default == expected, (cls.__name__, key)
         assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
     assert WatchdogPolicy().config == core
+    assert WatchdogPolicy(interval=1.0).config["alert_interval"] == 1.0
 
 
 def test_public_names() -> None:

@@ -200,7 +200,7 @@ class WatchdogPolicy:
         self,
         *,
         interval: float = 300.0,
-        alert_interval: float = 10.0,
+        alert_interval: Optional[float] = None,
         warn_percent: float = 70.0,
         act_percent: float = 80.0,
         spike_percent_per_minute: float = 10.0,
@@ -215,9 +215,12 @@ class WatchdogPolicy:
         max_dump_files: int = 3,
         max_dump_bytes: int = 8 * _GIB,
     ) -> None:
+        # Absent, the core's default (10 s) follows a shorter `interval` down; given, it is
+        # checked against it.
+        given: Dict[str, object] = {} if alert_interval is None else {"alert_interval": alert_interval}
         self._core = _NativeWatchdog(
             interval=interval,
-            alert_interval=alert_interval,
+            **given,
             warn_percent=warn_percent,
             act_percent=act_percent,
             spike_percent_per_minute=spike_percent_per_minute,
@@ -431,7 +434,7 @@ class MemoryWatchdog:
         on_warn: Optional[_Listener] = None,
         on_act: Optional[_Listener] = None,
         drain: Union[_DrainHook, Sequence[_DrainHook], None] = None,
-        alert_interval: float = 10.0,
+        alert_interval: Optional[float] = None,
         spike_percent_per_minute: float = 10.0,
         trend_window: float = 3600.0,
         trend_min_samples: int = 6,

@@ -6,7 +6,7 @@ Defaults (the incident protocol written after services leaked until the kernel k
 keyword                    default      why
 ========================== ============ ==================================================
 ``interval``               300 s        the protocol's "monitor every 5 minutes"
-``alert_interval``         10 s         at or above the warning, or during a spike
+``alert_interval``         10 s         at or above the warning, or during a spike (at most ``interval``)
 ``warn_percent``           70           time to look (tracemalloc starts here)
 ``act_percent``            80           the mandated restart point: a fifth of the memory
                                         is left to drain work and write evidence
@@ -191,7 +191,7 @@ class WatchdogPolicy:
         self,
         *,
         interval: float = 300.0,
-        alert_interval: float = 10.0,
+        alert_interval: float | None = None,
         warn_percent: float = 70.0,
         act_percent: float = 80.0,
         spike_percent_per_minute: float = 10.0,
@@ -356,7 +356,7 @@ class MemoryWatchdog:
         on_warn: _Listener | None = None,
         on_act: _Listener | None = None,
         drain: _DrainHook | Sequence[_DrainHook] | None = None,
-        alert_interval: float = 10.0,
+        alert_interval: float | None = None,
         spike_percent_per_minute: float = 10.0,
         trend_window: float = 3600.0,
         trend_min_samples: int = 6,

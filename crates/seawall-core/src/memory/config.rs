@@ -85,6 +85,7 @@ impl WatchdogConfig {
     pub fn builder() -> WatchdogConfigBuilder {
         WatchdogConfigBuilder {
             config: WatchdogConfig::default(),
+            alert_interval_set: false,
         }
     }
 
@@ -92,7 +93,8 @@ impl WatchdogConfig {
     pub fn interval(&self) -> Duration {
         self.interval
     }
-    /// Time between samples at or above the warn level, or during a spike (default 10 s).
+    /// Time between samples at or above the warn level, or during a spike (default 10 s, or
+    /// `interval` when that is shorter).
     pub fn alert_interval(&self) -> Duration {
         self.alert_interval
     }
@@ -157,6 +159,9 @@ impl WatchdogConfig {
 #[must_use]
 pub struct WatchdogConfigBuilder {
     config: WatchdogConfig,
+    /// Whether `alert_interval` was given: the default follows a shorter `interval` down, a
+    /// value given is checked against it.
+    alert_interval_set: bool,
 }
 
 impl WatchdogConfigBuilder {
@@ -168,6 +173,7 @@ impl WatchdogConfigBuilder {
     /// See [`WatchdogConfig::alert_interval`].
     pub fn alert_interval(mut self, d: Duration) -> Self {
         self.config.alert_interval = d;
+        self.alert_interval_set = true;
         self
     }
     /// See [`WatchdogConfig::warn_percent`].
@@ -238,8 +244,12 @@ impl WatchdogConfigBuilder {
 
     /// Validates every field; the error names the field and its range.
     pub fn build(self) -> Result<WatchdogConfig, ConfigError> {
-        let c = self.config;
+        let mut c = self.config;
         check_interval("interval", c.interval)?;
+        if !self.alert_interval_set {
+            // `interval: 1 s` alone must not be an error about a field nobody set.
+            c.alert_interval = c.alert_interval.min(c.interval);
+        }
         check_interval("alert_interval", c.alert_interval)?;
         if c.alert_interval > c.interval {
             return Err(ConfigError::new(
@@ -422,6 +432,21 @@ mod tests {
         assert_eq!(c.interval(), Duration::from_secs(300));
         assert_eq!((c.warn_percent(), c.act_percent()), (70.0, 80.0));
         assert_eq!(c.exit_code(), 75);
+    }
+
+    #[test]
+    fn the_default_alert_interval_follows_a_shorter_interval() {
+        let c = WatchdogConfig::builder()
+            .interval(Duration::from_secs(1))
+            .build()
+            .expect("valid");
+        assert_eq!(c.alert_interval(), Duration::from_secs(1));
+        let e = WatchdogConfig::builder()
+            .interval(Duration::from_secs(1))
+            .alert_interval(Duration::from_secs(2))
+            .build()
+            .expect_err("a given alert interval above the interval is refused");
+        assert_eq!(e.field, "alert_interval");
     }
 
     #[test]
