@@ -117,7 +117,9 @@ fn build_config(obj: &Map<String, Value>) -> Result<WatchdogConfig, Invalid> {
                 return Err(Invalid {
                     field: "act_mode".into(),
                     kind: "range",
-                    message: format!("act_mode must be \"restart\" or \"event_only\", got {other:?}"),
+                    message: format!(
+                        "act_mode must be \"restart\" or \"event_only\", got {other:?}"
+                    ),
                 });
             }
             None => return Err(type_error("act_mode", "a string", v)),
@@ -154,7 +156,8 @@ fn run_file(path: &Path) -> Result<(), String> {
         let mut core = WatchdogCore::new(config.clone());
         let mut now_ms = 0.0;
         for (i, step) in steps.iter().enumerate() {
-            run_step(&mut core, &config, step, &mut now_ms).map_err(|e| format!("step {i}: {e}"))?;
+            run_step(&mut core, &config, step, &mut now_ms)
+                .map_err(|e| format!("step {i}: {e}"))?;
         }
         Ok(())
     })
@@ -171,7 +174,15 @@ fn run_step(
         "sample" => {
             check_keys(
                 obj,
-                &["t", "op", "usage", "limit", "heap_used", "heap_limit", "expect"],
+                &[
+                    "t",
+                    "op",
+                    "usage",
+                    "limit",
+                    "heap_used",
+                    "heap_limit",
+                    "expect",
+                ],
                 "a sample step",
             )?;
             let now = read_time(required_field(obj, "t", "a sample step")?, now_ms)?;
@@ -207,7 +218,10 @@ fn run_step(
                     check_keys(f, &["name", "bytes", "created"], "a dump file")?;
                     Ok(DumpFile {
                         name: str_field(f, "name", "a dump file")?.to_string(),
-                        bytes: f.get("bytes").and_then(Value::as_u64).ok_or("bad `bytes`")?,
+                        bytes: f
+                            .get("bytes")
+                            .and_then(Value::as_u64)
+                            .ok_or("bad `bytes`")?,
                         created: f
                             .get("created")
                             .and_then(Value::as_u64)
@@ -220,7 +234,10 @@ fn run_step(
                 .and_then(Value::as_u64)
                 .ok_or("`incoming_bytes` must be a whole number")?;
             let plan = plan_dump_rotation(config, &existing, incoming);
-            let expect = as_object(required_field(obj, "expect", "a rotate_dumps step")?, "expect")?;
+            let expect = as_object(
+                required_field(obj, "expect", "a rotate_dumps step")?,
+                "expect",
+            )?;
             check_keys(expect, &["delete", "fits"], "expect")?;
             let delete: Vec<&str> = required_field(expect, "delete", "expect")?
                 .as_array()
@@ -229,7 +246,10 @@ fn run_step(
                 .map(|v| v.as_str().ok_or("`delete` holds names"))
                 .collect::<Result<_, _>>()?;
             if plan.delete != delete {
-                return Err(format!("expected to delete {delete:?}, got {:?}", plan.delete));
+                return Err(format!(
+                    "expected to delete {delete:?}, got {:?}",
+                    plan.delete
+                ));
             }
             let fits = required_field(expect, "fits", "expect")?
                 .as_bool()
@@ -395,7 +415,11 @@ fn check_action(expected: &Value, actual: &WatchdogAction) -> Result<(), String>
             expect_number("percent", v, percent)?;
         }
         if let Some(v) = e.get("basis") {
-            expect_eq("basis", v.as_str().ok_or("`basis` is a string")?, basis_name(basis))?;
+            expect_eq(
+                "basis",
+                v.as_str().ok_or("`basis` is a string")?,
+                basis_name(basis),
+            )?;
         }
         Ok(())
     };
@@ -415,7 +439,11 @@ fn check_action(expected: &Value, actual: &WatchdogAction) -> Result<(), String>
                 expect_number("percent_per_minute", v, *percent_per_minute)?;
             }
             if let Some(v) = e.get("basis") {
-                expect_eq("basis", v.as_str().ok_or("`basis` is a string")?, basis_name(*basis))?;
+                expect_eq(
+                    "basis",
+                    v.as_str().ok_or("`basis` is a string")?,
+                    basis_name(*basis),
+                )?;
             }
             Ok(())
         }
@@ -446,7 +474,11 @@ fn check_action(expected: &Value, actual: &WatchdogAction) -> Result<(), String>
                 Trigger::LeakTrend => "leak_trend",
                 Trigger::Act => "act",
             };
-            expect_eq("evidence", str_field(e, "evidence", "the action")?, evidence)?;
+            expect_eq(
+                "evidence",
+                str_field(e, "evidence", "the action")?,
+                evidence,
+            )?;
             expect_eq("trigger", str_field(e, "trigger", "the action")?, trigger)?;
             if let Some(v) = e.get("free_bytes") {
                 expect_number("free_bytes", v, *free_bytes as f64)?;

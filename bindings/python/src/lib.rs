@@ -28,9 +28,9 @@ mod _native {
     #[pymodule_export]
     use crate::budget::{BudgetBase, NativeBudget, Policy, Ready, budget_defaults, check_timeout};
     #[pymodule_export]
+    use crate::memory::{NativeWatchdog, check_limit_bytes, read_memory, watchdog_defaults};
+    #[pymodule_export]
     use crate::pool::{NativePool, pool_defaults};
     #[pymodule_export]
     use crate::retry::{Config, NativeRetryBudget, NativeRetryLoop, retry_defaults};
-    #[pymodule_export]
-    use crate::memory::{NativeWatchdog, check_limit_bytes, read_memory, watchdog_defaults};
 }
