@@ -15,9 +15,8 @@ use common::{
     required_field, str_field, type_error,
 };
 use seawall::memory::{
-    ActMode, Assessment, Basis, DumpFile, EvidenceKind, Level, MemorySample, Trend, Trigger,
-    WatchdogAction, WatchdogConfig, WatchdogCore, plan_dump_rotation,
-    watchdog_duration_from_millis, watchdog_integer_from_f64,
+    ActMode, Assessment, Basis, DumpFile, MemorySample, Trend, WatchdogAction, WatchdogConfig,
+    WatchdogCore, plan_dump_rotation, watchdog_duration_from_millis, watchdog_integer_from_f64,
 };
 use serde_json::{Map, Value};
 
@@ -301,21 +300,6 @@ fn expect_ms(what: &str, expected: &Value, actual: Option<Duration>) -> Result<(
     }
 }
 
-fn level_name(l: Level) -> &'static str {
-    match l {
-        Level::Normal => "normal",
-        Level::Warn => "warn",
-        Level::Act => "act",
-    }
-}
-
-fn basis_name(b: Basis) -> &'static str {
-    match b {
-        Basis::Limit => "limit",
-        Basis::Heap => "heap",
-    }
-}
-
 fn check_trend(expected: &Value, actual: Option<&Trend>) -> Result<(), String> {
     match (expected, actual) {
         (Value::Null, None) => Ok(()),
@@ -360,11 +344,7 @@ fn check_assessment(a: &Assessment, expected: &Value) -> Result<(), String> {
         ],
         "expect",
     )?;
-    expect_eq(
-        "level",
-        str_field(e, "level", "expect")?,
-        level_name(a.level),
-    )?;
+    expect_eq("level", str_field(e, "level", "expect")?, a.level.as_str())?;
     if let Some(v) = e.get("percent") {
         expect_number("percent", v, a.percent)?;
     }
@@ -372,7 +352,7 @@ fn check_assessment(a: &Assessment, expected: &Value) -> Result<(), String> {
         expect_eq(
             "basis",
             v.as_str().ok_or("`basis` must be a string")?,
-            basis_name(a.basis),
+            a.basis.as_str(),
         )?;
     }
     if let Some(v) = e.get("growth_percent_per_minute") {
@@ -418,7 +398,7 @@ fn check_action(expected: &Value, actual: &WatchdogAction) -> Result<(), String>
             expect_eq(
                 "basis",
                 v.as_str().ok_or("`basis` is a string")?,
-                basis_name(basis),
+                basis.as_str(),
             )?;
         }
         Ok(())
@@ -442,7 +422,7 @@ fn check_action(expected: &Value, actual: &WatchdogAction) -> Result<(), String>
                 expect_eq(
                     "basis",
                     v.as_str().ok_or("`basis` is a string")?,
-                    basis_name(*basis),
+                    basis.as_str(),
                 )?;
             }
             Ok(())
@@ -465,15 +445,7 @@ fn check_action(expected: &Value, actual: &WatchdogAction) -> Result<(), String>
                 &["kind", "evidence", "trigger", "free_bytes", "needed_bytes"],
                 "the action",
             )?;
-            let evidence = match evidence {
-                EvidenceKind::HeapSnapshot => "heap_snapshot",
-                EvidenceKind::Profile => "profile",
-            };
-            let trigger = match trigger {
-                Trigger::Spike => "spike",
-                Trigger::LeakTrend => "leak_trend",
-                Trigger::Act => "act",
-            };
+            let (evidence, trigger) = (evidence.as_str(), trigger.as_str());
             expect_eq(
                 "evidence",
                 str_field(e, "evidence", "the action")?,

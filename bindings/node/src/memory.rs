@@ -17,9 +17,9 @@ use napi::{Env, JsRangeError, JsValue};
 use napi_derive::napi;
 use parking_lot::Mutex;
 use seawall_core::memory::{
-    ActMode, Assessment, Basis, DumpFile, EvidenceKind, Level, MemoryProbe, MemoryReading,
-    MemorySample, RootedFs, Trend, Trigger, WatchdogAction, WatchdogConfig, WatchdogCore,
-    plan_dump_rotation, watchdog_duration_from_millis, watchdog_integer_from_f64,
+    ActMode, Assessment, DumpFile, MemoryProbe, MemoryReading, MemorySample, RootedFs, Trend,
+    WatchdogAction, WatchdogConfig, WatchdogCore, plan_dump_rotation,
+    watchdog_duration_from_millis, watchdog_integer_from_f64,
 };
 use seawall_core::{ConfigError, FieldKind};
 
@@ -182,21 +182,6 @@ fn ms(d: Duration) -> f64 {
     d.as_nanos() as f64 / 1e6
 }
 
-fn level_name(l: Level) -> &'static str {
-    match l {
-        Level::Normal => "normal",
-        Level::Warn => "warn",
-        Level::Act => "act",
-    }
-}
-
-fn basis_name(b: Basis) -> &'static str {
-    match b {
-        Basis::Limit => "limit",
-        Basis::Heap => "heap",
-    }
-}
-
 /// A fitted growth trend.
 #[napi(object)]
 pub struct NativeTrend {
@@ -253,13 +238,13 @@ fn action(a: &WatchdogAction) -> NativeWatchdogAction {
         WatchdogAction::Warn { percent, basis } => NativeWatchdogAction {
             kind: kind("warn"),
             percent: Some(percent),
-            basis: Some(basis_name(basis).into()),
+            basis: Some(basis.as_str().into()),
             ..Default::default()
         },
         WatchdogAction::Recovered { percent, basis } => NativeWatchdogAction {
             kind: kind("recovered"),
             percent: Some(percent),
-            basis: Some(basis_name(basis).into()),
+            basis: Some(basis.as_str().into()),
             ..Default::default()
         },
         WatchdogAction::Spike {
@@ -268,7 +253,7 @@ fn action(a: &WatchdogAction) -> NativeWatchdogAction {
         } => NativeWatchdogAction {
             kind: kind("spike"),
             percent_per_minute: Some(percent_per_minute),
-            basis: Some(basis_name(basis).into()),
+            basis: Some(basis.as_str().into()),
             ..Default::default()
         },
         WatchdogAction::LeakTrend { trend: t } => NativeWatchdogAction {
@@ -279,7 +264,7 @@ fn action(a: &WatchdogAction) -> NativeWatchdogAction {
         WatchdogAction::Act { percent, basis } => NativeWatchdogAction {
             kind: kind("act"),
             percent: Some(percent),
-            basis: Some(basis_name(basis).into()),
+            basis: Some(basis.as_str().into()),
             ..Default::default()
         },
         WatchdogAction::Evidence {
@@ -289,21 +274,8 @@ fn action(a: &WatchdogAction) -> NativeWatchdogAction {
             needed_bytes,
         } => NativeWatchdogAction {
             kind: kind("evidence"),
-            evidence: Some(
-                match evidence {
-                    EvidenceKind::HeapSnapshot => "heap_snapshot",
-                    EvidenceKind::Profile => "profile",
-                }
-                .into(),
-            ),
-            trigger: Some(
-                match trigger {
-                    Trigger::Spike => "spike",
-                    Trigger::LeakTrend => "leak_trend",
-                    Trigger::Act => "act",
-                }
-                .into(),
-            ),
+            evidence: Some(evidence.as_str().into()),
+            trigger: Some(trigger.as_str().into()),
             free_bytes: Some(free_bytes as f64),
             needed_bytes: Some(needed_bytes as f64),
             ..Default::default()
@@ -341,9 +313,9 @@ pub struct NativeAssessment {
 
 fn assessment(a: &Assessment) -> NativeAssessment {
     NativeAssessment {
-        level: level_name(a.level).into(),
+        level: a.level.as_str().into(),
         percent: a.percent,
-        basis: basis_name(a.basis).into(),
+        basis: a.basis.as_str().into(),
         growth_percent_per_minute: a.growth_percent_per_minute,
         trend: a.trend.as_ref().map(trend),
         next_sample_ms: ms(a.next_sample_in),
@@ -563,7 +535,7 @@ impl NativeWatchdog {
     /// The level of the last sample.
     #[napi(catch_unwind)]
     pub fn level(&self) -> String {
-        level_name(self.core.lock().level()).into()
+        self.core.lock().level().as_str().into()
     }
 
     /// The validated configuration.
@@ -633,6 +605,7 @@ impl NativeWatchdog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use seawall_core::memory::{EvidenceKind, Trigger};
 
     #[test]
     fn rejected_values_read_as_javascript() {

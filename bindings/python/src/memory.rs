@@ -18,10 +18,9 @@ use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString};
 use seawall_core::memory::{
-    ActMode, Assessment, Basis, DumpFile, EvidenceKind, Level, MemoryProbe, MemoryReading,
-    MemorySample, RESTART_EXIT_CODE, RootedFs, Trend, Trigger, WatchdogAction, WatchdogConfig,
-    WatchdogConfigBuilder, WatchdogCore, plan_dump_rotation, watchdog_duration_from_millis,
-    watchdog_integer_from_f64,
+    ActMode, Assessment, DumpFile, MemoryProbe, MemoryReading, MemorySample, RESTART_EXIT_CODE,
+    RootedFs, Trend, WatchdogAction, WatchdogConfig, WatchdogConfigBuilder, WatchdogCore,
+    plan_dump_rotation, watchdog_duration_from_millis, watchdog_integer_from_f64,
 };
 
 use crate::convert::{self, optional, repr, timestamp};
@@ -143,36 +142,6 @@ fn optional_bytes(name: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u
         .transpose()
 }
 
-fn level_name(l: Level) -> &'static str {
-    match l {
-        Level::Normal => "normal",
-        Level::Warn => "warn",
-        Level::Act => "act",
-    }
-}
-
-fn basis_name(b: Basis) -> &'static str {
-    match b {
-        Basis::Limit => "limit",
-        Basis::Heap => "heap",
-    }
-}
-
-fn evidence_name(e: EvidenceKind) -> &'static str {
-    match e {
-        EvidenceKind::HeapSnapshot => "heap_snapshot",
-        EvidenceKind::Profile => "profile",
-    }
-}
-
-fn trigger_name(t: Trigger) -> &'static str {
-    match t {
-        Trigger::Spike => "spike",
-        Trigger::LeakTrend => "leak_trend",
-        Trigger::Act => "act",
-    }
-}
-
 fn trend_dict<'py>(py: Python<'py>, t: &Trend) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("bytes_per_second", t.bytes_per_second)?;
@@ -188,12 +157,12 @@ fn action_dict<'py>(py: Python<'py>, a: &WatchdogAction) -> PyResult<Bound<'py, 
         WatchdogAction::Warn { percent, basis } => {
             d.set_item("kind", "warn")?;
             d.set_item("percent", percent)?;
-            d.set_item("basis", basis_name(*basis))?;
+            d.set_item("basis", basis.as_str())?;
         }
         WatchdogAction::Recovered { percent, basis } => {
             d.set_item("kind", "recovered")?;
             d.set_item("percent", percent)?;
-            d.set_item("basis", basis_name(*basis))?;
+            d.set_item("basis", basis.as_str())?;
         }
         WatchdogAction::Spike {
             percent_per_minute,
@@ -201,7 +170,7 @@ fn action_dict<'py>(py: Python<'py>, a: &WatchdogAction) -> PyResult<Bound<'py, 
         } => {
             d.set_item("kind", "spike")?;
             d.set_item("percent_per_minute", percent_per_minute)?;
-            d.set_item("basis", basis_name(*basis))?;
+            d.set_item("basis", basis.as_str())?;
         }
         WatchdogAction::LeakTrend { trend } => {
             d.set_item("kind", "leak_trend")?;
@@ -210,7 +179,7 @@ fn action_dict<'py>(py: Python<'py>, a: &WatchdogAction) -> PyResult<Bound<'py, 
         WatchdogAction::Act { percent, basis } => {
             d.set_item("kind", "act")?;
             d.set_item("percent", percent)?;
-            d.set_item("basis", basis_name(*basis))?;
+            d.set_item("basis", basis.as_str())?;
         }
         WatchdogAction::Evidence {
             evidence,
@@ -219,8 +188,8 @@ fn action_dict<'py>(py: Python<'py>, a: &WatchdogAction) -> PyResult<Bound<'py, 
             needed_bytes,
         } => {
             d.set_item("kind", "evidence")?;
-            d.set_item("evidence", evidence_name(*evidence))?;
-            d.set_item("trigger", trigger_name(*trigger))?;
+            d.set_item("evidence", evidence.as_str())?;
+            d.set_item("trigger", trigger.as_str())?;
             d.set_item("free_bytes", free_bytes)?;
             d.set_item("needed_bytes", needed_bytes)?;
         }
@@ -238,9 +207,9 @@ fn action_dict<'py>(py: Python<'py>, a: &WatchdogAction) -> PyResult<Bound<'py, 
 
 fn assessment_dict<'py>(py: Python<'py>, a: &Assessment) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("level", level_name(a.level))?;
+    d.set_item("level", a.level.as_str())?;
     d.set_item("percent", a.percent)?;
-    d.set_item("basis", basis_name(a.basis))?;
+    d.set_item("basis", a.basis.as_str())?;
     d.set_item("growth_percent_per_minute", a.growth_percent_per_minute)?;
     d.set_item(
         "trend",

@@ -75,6 +75,48 @@ pub enum EvidenceKind {
     Profile,
 }
 
+impl Level {
+    /// The snake_case name used by bindings, vectors and reports.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Level::Normal => "normal",
+            Level::Warn => "warn",
+            Level::Act => "act",
+        }
+    }
+}
+
+impl Basis {
+    /// The snake_case name used by bindings, vectors and reports.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Basis::Limit => "limit",
+            Basis::Heap => "heap",
+        }
+    }
+}
+
+impl Trigger {
+    /// The snake_case name used by bindings, vectors and reports.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Spike => "spike",
+            Trigger::LeakTrend => "leak_trend",
+            Trigger::Act => "act",
+        }
+    }
+}
+
+impl EvidenceKind {
+    /// The snake_case name used by bindings, vectors and reports.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EvidenceKind::HeapSnapshot => "heap_snapshot",
+            EvidenceKind::Profile => "profile",
+        }
+    }
+}
+
 /// A fitted growth trend.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Trend {

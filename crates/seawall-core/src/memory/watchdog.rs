@@ -343,11 +343,7 @@ impl MemoryWatchdog {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis();
-        let trigger_name = match trigger {
-            Trigger::Spike => "spike",
-            Trigger::LeakTrend => "leak-trend",
-            Trigger::Act => "act",
-        };
+        let trigger_name = trigger.as_str().replace('_', "-");
         let extension = if i.evidence.is_some() { "dump" } else { "json" };
         // The sequence number keeps names unique within a millisecond, and zero-padded, it
         // keeps them in writing order, which rotation uses to break equal modification times.
