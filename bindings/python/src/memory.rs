@@ -20,7 +20,7 @@ use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString};
 use seawall_core::memory::{
     ActMode, Assessment, DumpFile, MemoryProbe, MemoryReading, MemorySample, RESTART_EXIT_CODE,
     RootedFs, Trend, WatchdogAction, WatchdogConfig, WatchdogConfigBuilder, WatchdogCore,
-    plan_dump_rotation, watchdog_duration_from_millis, watchdog_integer_from_f64,
+    plan_dump_rotation, watchdog_duration_from_secs, watchdog_integer_from_f64,
 };
 
 use crate::convert::{self, optional, repr, timestamp};
@@ -54,7 +54,7 @@ const KEYWORDS: &[&str] = &[
 /// more than 24 h are refused naming the keyword); the range proper is checked by `build`.
 fn duration(py: Python<'_>, field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Duration> {
     let secs = convert::number(F, field, v)?;
-    watchdog_duration_from_millis(field, secs * 1000.0).map_err(|e| config_error(py, F, &e))
+    watchdog_duration_from_secs(field, secs).map_err(|e| config_error(py, F, &e))
 }
 
 /// A whole number (count, exit code, bytes) through the core's conversion.

@@ -392,15 +392,33 @@ pub fn watchdog_duration_from_millis(
     field: &'static str,
     millis: f64,
 ) -> Result<Duration, ConfigError> {
-    if !(0.0..=MAX_INTERVAL.as_secs_f64() * 1000.0).contains(&millis) {
+    duration_from(field, millis / 1000.0, millis, "ms")
+}
+
+/// [`watchdog_duration_from_millis`] for a binding that speaks seconds (Python): the error
+/// shows the value as given, in seconds.
+pub fn watchdog_duration_from_secs(
+    field: &'static str,
+    secs: f64,
+) -> Result<Duration, ConfigError> {
+    duration_from(field, secs, secs, "s")
+}
+
+fn duration_from(
+    field: &'static str,
+    secs: f64,
+    shown: f64,
+    unit: &str,
+) -> Result<Duration, ConfigError> {
+    if !(0.0..=MAX_INTERVAL.as_secs_f64()).contains(&secs) {
         return Err(ConfigError::new(
             field,
             FieldKind::Duration,
             range_of(field),
-            format!("{millis} ms"),
+            format!("{shown} {unit}"),
         ));
     }
-    Ok(Duration::from_secs_f64(millis / 1000.0))
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Converts a binding's number into a whole count for watchdog field `field` (a count of

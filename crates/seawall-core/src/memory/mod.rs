@@ -23,7 +23,7 @@ mod watchdog;
 pub use config::{
     ActMode, MAX_DUMP_FILES, MAX_INTERVAL, MAX_TREND_SAMPLES, MIN_DUMP_BYTES, MIN_INTERVAL,
     RESTART_EXIT_CODE, WatchdogConfig, WatchdogConfigBuilder, watchdog_duration_from_millis,
-    watchdog_integer_from_f64,
+    watchdog_duration_from_secs, watchdog_integer_from_f64,
 };
 pub use dumps::{DUMP_PREFIX, DumpFile, DumpPlan, plan_dump_rotation};
 pub use policy::{
