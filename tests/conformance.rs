@@ -14,8 +14,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::{
-    as_object, check_keys, check_or_replay, expect_eq, read_time, read_vector, required_field,
-    str_field,
+    SCENARIO_KEYS, as_object, check_keys, check_or_replay, expect_eq, read_named, read_time,
+    required_field, str_field,
 };
 use seawall::{
     BreakerConfig, BreakerMetrics, CircuitBreaker, Event, ManualClock, Permit, Rejected, Snapshot,
@@ -32,16 +32,7 @@ fn conformance_vectors() {
 }
 
 fn run_file(path: &Path) -> Result<(), String> {
-    let doc = &read_vector(path)?;
-    check_keys(
-        doc,
-        &["name", "description", "config", "steps", "expect_error"],
-        "the file",
-    )?;
-    match doc.get("name") {
-        Some(Value::String(_)) => {}
-        _ => return Err("the file needs a string `name`".into()),
-    }
+    let doc = &read_named(path, SCENARIO_KEYS)?;
     let config_json = match doc.get("config") {
         Some(c) => c,
         None => return Err("the file needs a `config` object".into()),
@@ -419,17 +410,7 @@ fn check_rejection(obj: &Map<String, Value>, rejected: &Rejected) -> Result<(), 
         }
     }
     if let Some(bounds) = obj.get("retry_after_ms_between") {
-        let (lo, hi) = match bounds.as_array().map(Vec::as_slice) {
-            Some([lo, hi]) if lo.is_number() && hi.is_number() => (
-                lo.as_f64().unwrap_or(f64::NAN),
-                hi.as_f64().unwrap_or(f64::NAN),
-            ),
-            _ => {
-                return Err(format!(
-                    "acquire.retry_after_ms_between must be [lo, hi], not {bounds}"
-                ));
-            }
-        };
+        let (lo, hi) = common::bounds(bounds, "acquire.retry_after_ms_between")?;
         match actual_ms {
             Some(ms) if lo <= ms && ms <= hi => {}
             _ => {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use common::{
     Invalid, as_object, check_config_error, check_keys, check_or_replay, expect_eq, number,
-    read_time, read_vector, required_field, str_field, type_error,
+    read_named, read_time, required_field, str_field, type_error,
 };
 use seawall::breaker::count_from_f64;
 use seawall::budget::timeout_from_millis;
@@ -42,16 +42,6 @@ fn retry_vectors() {
 
 // ---------------------------------------------------------------------------------------------
 // Shared configuration: the timeout policy and the budget's timeout
-
-/// Checks the file's `name` and returns the document.
-fn read_named(path: &Path, allowed: &[&str]) -> Result<Map<String, Value>, String> {
-    let doc = read_vector(path)?;
-    check_keys(&doc, allowed, "the file")?;
-    match doc.get("name") {
-        Some(Value::String(_)) => Ok(doc),
-        _ => Err("the file needs a string `name`".into()),
-    }
-}
 
 /// Converts a duration in milliseconds the way the bindings do, through the core, so that
 /// negative, huge and non-finite values are reported by the core as `range` errors on `field`.
@@ -656,17 +646,7 @@ impl RetryReplay {
                 _ => Err(format!("expected a wait of {ms} ms, got {shown}")),
             }
         } else if let Some(bounds) = obj.get("expect_delay_ms_between") {
-            let (lo, hi) = match bounds.as_array().map(Vec::as_slice) {
-                Some([lo, hi]) if lo.is_number() && hi.is_number() => (
-                    lo.as_f64().unwrap_or(f64::NAN),
-                    hi.as_f64().unwrap_or(f64::NAN),
-                ),
-                _ => {
-                    return Err(format!(
-                        "expect_delay_ms_between must be [lo, hi], not {bounds}"
-                    ));
-                }
-            };
+            let (lo, hi) = common::bounds(bounds, "expect_delay_ms_between")?;
             match decision {
                 RetryDecision::RetryAfter(d) if lo <= as_ms(d) && as_ms(d) <= hi => Ok(()),
                 _ => Err(format!("expected a wait in [{lo}, {hi}] ms, got {shown}")),

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{
-    Invalid, as_object, check_keys, check_or_replay, expect_eq, number, read_time, read_vector,
-    required_field, str_field, type_error,
+    Invalid, SCENARIO_KEYS, as_object, check_keys, check_or_replay, expect_eq, number, read_named,
+    read_time, required_field, str_field, type_error,
 };
 use seawall::memory::{
     ActMode, Assessment, Basis, DumpFile, MemorySample, Trend, WatchdogAction, WatchdogConfig,
@@ -141,15 +141,7 @@ fn build_config(obj: &Map<String, Value>) -> Result<WatchdogConfig, Invalid> {
 }
 
 fn run_file(path: &Path) -> Result<(), String> {
-    let doc = read_vector(path)?;
-    check_keys(
-        &doc,
-        &["name", "description", "config", "steps", "expect_error"],
-        "the file",
-    )?;
-    if !matches!(doc.get("name"), Some(Value::String(_))) {
-        return Err("the file needs a string `name`".into());
-    }
+    let doc = read_named(path, SCENARIO_KEYS)?;
     let built = config_from_json(doc.get("config"))?;
     check_or_replay(&doc, built, |config, steps| {
         let mut core = WatchdogCore::new(config.clone());

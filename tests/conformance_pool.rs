@@ -19,8 +19,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use common::{
-    Invalid, as_object, breaker_config, check_keys, check_or_replay, count, duration, expect_eq,
-    number, optional_duration, read_time, read_vector, required_field, str_field, type_error,
+    Invalid, SCENARIO_KEYS, as_object, breaker_config, check_keys, check_or_replay, count,
+    duration, expect_eq, number, optional_duration, read_named, read_time, required_field,
+    str_field, type_error,
 };
 use seawall::budget::timeout_from_millis;
 use seawall::pool::{
@@ -61,16 +62,7 @@ fn pool_vectors() {
 }
 
 fn run_file(path: &Path) -> Result<(), String> {
-    let doc = &read_vector(path)?;
-    check_keys(
-        doc,
-        &["name", "description", "config", "steps", "expect_error"],
-        "the file",
-    )?;
-    match doc.get("name") {
-        Some(Value::String(_)) => {}
-        _ => return Err("the file needs a string `name`".into()),
-    }
+    let doc = &read_named(path, SCENARIO_KEYS)?;
     let empty = Value::Object(Map::new());
     let built = config_from_json(doc.get("config").unwrap_or(&empty))?;
     check_or_replay(doc, built, Replay::run)
@@ -513,17 +505,7 @@ impl Replay {
                 }
             }
             (None, Some(bounds)) => {
-                let (lo, hi) = match bounds.as_array().map(Vec::as_slice) {
-                    Some([lo, hi]) if lo.is_number() && hi.is_number() => (
-                        lo.as_f64().unwrap_or(f64::NAN),
-                        hi.as_f64().unwrap_or(f64::NAN),
-                    ),
-                    _ => {
-                        return Err(format!(
-                            "next_timeout.expect_ms_between must be [lo, hi], not {bounds}"
-                        ));
-                    }
-                };
+                let (lo, hi) = common::bounds(bounds, "next_timeout.expect_ms_between")?;
                 match actual {
                     Some(ms) if lo <= ms && ms <= hi => Ok(()),
                     _ => Err(format!(

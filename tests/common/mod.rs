@@ -75,6 +75,33 @@ pub fn read_vector(path: &Path) -> Result<Map<String, Value>, String> {
     }
 }
 
+/// Reads a vector file whose top-level keys must be among `allowed` and whose `name` is a
+/// string.
+pub fn read_named(path: &Path, allowed: &[&str]) -> Result<Map<String, Value>, String> {
+    let doc = read_vector(path)?;
+    check_keys(&doc, allowed, "the file")?;
+    match doc.get("name") {
+        Some(Value::String(_)) => Ok(doc),
+        _ => Err("the file needs a string `name`".into()),
+    }
+}
+
+/// The top-level keys of a scenario with a `config` and either `steps` or `expect_error`.
+#[allow(dead_code)] // the budget replayer's files have other keys
+pub const SCENARIO_KEYS: &[&str] = &["name", "description", "config", "steps", "expect_error"];
+
+/// An expectation written `[lo, hi]` (both numbers), named `what` in the error.
+#[allow(dead_code)] // each replayer uses its own subset of these helpers
+pub fn bounds(v: &Value, what: &str) -> Result<(f64, f64), String> {
+    match v.as_array().map(Vec::as_slice) {
+        Some([lo, hi]) => match (lo.as_f64(), hi.as_f64()) {
+            (Some(lo), Some(hi)) => Ok((lo, hi)),
+            _ => Err(format!("{what} must be [lo, hi], not {v}")),
+        },
+        _ => Err(format!("{what} must be [lo, hi], not {v}")),
+    }
+}
+
 /// Reads a step's `t` (milliseconds, never decreasing) into the manual time; `now_ms` is the
 /// previous reading and is updated.
 pub fn read_time(t: &Value, now_ms: &mut f64) -> Result<Timestamp, String> {

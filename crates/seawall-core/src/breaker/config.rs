@@ -372,25 +372,30 @@ pub(crate) fn format_duration(d: Duration) -> String {
 /// infinities, negatives and values past 24 h with the field's name. Range checks
 /// proper happen in [`BreakerConfigBuilder::build`].
 pub fn duration_from_millis(field: &'static str, millis: f64) -> Result<Duration, ConfigError> {
-    duration_from_secs_impl(field, millis / 1000.0, millis, "ms")
+    duration_between_0_and_24h(field, millis / 1000.0, millis, "ms", DURATION_RANGE)
 }
 
 /// Converts a binding's seconds number into a duration for `field` (see [`duration_from_millis`]).
 pub fn duration_from_secs(field: &'static str, secs: f64) -> Result<Duration, ConfigError> {
-    duration_from_secs_impl(field, secs, secs, "s")
+    duration_between_0_and_24h(field, secs, secs, "s", DURATION_RANGE)
 }
 
-fn duration_from_secs_impl(
+/// The conversion behind every binding's duration: `secs` must be finite and in [0, 24 h]
+/// (each config's `build` then checks the field's own range); the error names `field`, says
+/// `expected`, and shows the value as the binding gave it (`shown` `unit`).
+pub(crate) fn duration_between_0_and_24h(
     field: &'static str,
     secs: f64,
     shown: f64,
     unit: &str,
+    expected: &'static str,
 ) -> Result<Duration, ConfigError> {
-    if !secs.is_finite() || secs < 0.0 || secs > MAX_DURATION.as_secs_f64() {
+    // `contains` is false for NaN.
+    if !(0.0..=MAX_DURATION.as_secs_f64()).contains(&secs) {
         return Err(ConfigError::new(
             field,
             FieldKind::Duration,
-            DURATION_RANGE,
+            expected,
             format!("{shown} {unit}"),
         ));
     }

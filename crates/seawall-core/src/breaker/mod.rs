@@ -12,12 +12,12 @@ mod shared;
 mod snapshot;
 mod window;
 
-pub(crate) use config::format_duration;
 pub use config::{
     BackoffConfig, BreakerConfig, BreakerConfigBuilder, MAX_BUCKETS, MAX_COUNT, MAX_DURATION,
     MAX_HALF_OPEN_CALLS, MIN_DURATION, WindowConfig, count_from_f64, duration_from_millis,
     duration_from_secs,
 };
+pub(crate) use config::{duration_between_0_and_24h, format_duration};
 pub use fast::{FastAdmission, FastCounts, FastPath};
 pub use machine::{
     BreakerCore, BreakerMetrics, BreakerState, Outcome, PermitTicket, Rejected, RejectionReason,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::breaker::format_duration;
+use crate::breaker::{duration_between_0_and_24h, format_duration};
 use crate::error::{ConfigError, FieldKind};
 
 /// What the watchdog does when usage reaches the act level.
@@ -392,7 +392,7 @@ pub fn watchdog_duration_from_millis(
     field: &'static str,
     millis: f64,
 ) -> Result<Duration, ConfigError> {
-    duration_from(field, millis / 1000.0, millis, "ms")
+    duration_between_0_and_24h(field, millis / 1000.0, millis, "ms", range_of(field))
 }
 
 /// [`watchdog_duration_from_millis`] for a binding that speaks seconds (Python): the error
@@ -401,24 +401,7 @@ pub fn watchdog_duration_from_secs(
     field: &'static str,
     secs: f64,
 ) -> Result<Duration, ConfigError> {
-    duration_from(field, secs, secs, "s")
-}
-
-fn duration_from(
-    field: &'static str,
-    secs: f64,
-    shown: f64,
-    unit: &str,
-) -> Result<Duration, ConfigError> {
-    if !(0.0..=MAX_INTERVAL.as_secs_f64()).contains(&secs) {
-        return Err(ConfigError::new(
-            field,
-            FieldKind::Duration,
-            range_of(field),
-            format!("{shown} {unit}"),
-        ));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    duration_between_0_and_24h(field, secs, secs, "s", range_of(field))
 }
 
 /// Converts a binding's number into a whole count for watchdog field `field` (a count of

@@ -156,14 +156,7 @@ impl MemoryWatchdogBuilder {
         MemoryWatchdog {
             inner: Arc::new(Inner {
                 core: Mutex::new(WatchdogCore::new(self.config.clone())),
-                config: self.config,
-                probe: self.probe,
-                dump_dir: self.dump_dir,
-                listeners: self.listeners,
-                drains: self.drains,
-                evidence: self.evidence,
-                heap: self.heap,
-                exit: self.exit,
+                setup: self,
                 origin: tokio::time::Instant::now(),
                 written: AtomicU64::new(0),
             }),
@@ -173,14 +166,8 @@ impl MemoryWatchdogBuilder {
 
 struct Inner {
     core: Mutex<WatchdogCore>,
-    config: WatchdogConfig,
-    probe: MemoryProbe<Arc<dyn MemorySource>>,
-    dump_dir: PathBuf,
-    listeners: Vec<Listener>,
-    drains: Vec<DrainHook>,
-    evidence: Option<EvidenceHook>,
-    heap: Option<HeapSource>,
-    exit: ExitHook,
+    /// Everything the builder was given.
+    setup: MemoryWatchdogBuilder,
     /// Timestamps count from here, on tokio's clock (so tests can pause and advance it).
     origin: tokio::time::Instant,
     /// Evidence files written so far.
@@ -267,7 +254,7 @@ impl MemoryWatchdog {
                         Ok(a) => a.next_sample_in,
                         // A probe that failed once may work next time (a file briefly
                         // unreadable); try again at the alert pace rather than stop watching.
-                        Err(_) => this.inner.config.alert_interval(),
+                        Err(_) => this.inner.setup.config.alert_interval(),
                     };
                     tokio::time::sleep(next).await;
                 }
@@ -276,7 +263,7 @@ impl MemoryWatchdog {
     }
 
     fn emit(&self, event: &WatchdogEvent) {
-        for l in &self.inner.listeners {
+        for l in &self.inner.setup.listeners {
             l(event);
         }
     }
@@ -285,14 +272,14 @@ impl MemoryWatchdog {
     /// assessment, or the probe's error (also sent to listeners).
     pub async fn sample_now(&self) -> Result<Assessment, ProbeError> {
         let i = &self.inner;
-        let reading = match i.probe.read() {
+        let reading = match i.setup.probe.read() {
             Ok(r) => r,
             Err(e) => {
                 self.emit(&WatchdogEvent::Error(format!("memory probe: {e}")));
                 return Err(e);
             }
         };
-        let heap = i.heap.as_ref().and_then(|h| h());
+        let heap = i.setup.heap.as_ref().and_then(|h| h());
         let sample = MemorySample {
             usage_bytes: reading.usage_bytes,
             limit_bytes: reading.limit_bytes,
@@ -344,7 +331,11 @@ impl MemoryWatchdog {
             .unwrap_or_default()
             .as_millis();
         let trigger_name = trigger.as_str().replace('_', "-");
-        let extension = if i.evidence.is_some() { "dump" } else { "json" };
+        let extension = if i.setup.evidence.is_some() {
+            "dump"
+        } else {
+            "json"
+        };
         // The sequence number keeps names unique within a millisecond, and zero-padded, it
         // keeps them in writing order, which rotation uses to break equal modification times.
         let seq = i.written.fetch_add(1, Ordering::Relaxed);
@@ -355,8 +346,8 @@ impl MemoryWatchdog {
         // Make room first: a full disk must not be the next incident. The size of a dump is
         // not known before it is written; the memory it may copy, the usage, is the estimate.
         self.rotate(reading.usage_bytes);
-        let path = i.dump_dir.join(name);
-        let written = match &i.evidence {
+        let path = i.setup.dump_dir.join(name);
+        let written = match &i.setup.evidence {
             Some(hook) => {
                 hook(EvidenceRequest {
                     path: path.clone(),
@@ -378,9 +369,9 @@ impl MemoryWatchdog {
     }
 
     fn rotate(&self, incoming: u64) {
-        let dir = &self.inner.dump_dir;
+        let dir = &self.inner.setup.dump_dir;
         let existing = list_dumps(dir);
-        let plan = plan_dump_rotation(&self.inner.config, &existing, incoming);
+        let plan = plan_dump_rotation(&self.inner.setup.config, &existing, incoming);
         for name in plan.delete {
             if let Err(e) = std::fs::remove_file(dir.join(&name)) {
                 self.emit(&WatchdogEvent::Error(format!(
@@ -394,6 +385,7 @@ impl MemoryWatchdog {
         // Concurrently: the deadline is for all of them, not each.
         let drains: Vec<_> = self
             .inner
+            .setup
             .drains
             .iter()
             .map(|d| tokio::spawn(d()))
@@ -410,7 +402,7 @@ impl MemoryWatchdog {
                 "drain hooks still running after {drain_timeout:?}: exiting anyway"
             )));
         }
-        (self.inner.exit)(exit_code);
+        (self.inner.setup.exit)(exit_code);
     }
 }
 

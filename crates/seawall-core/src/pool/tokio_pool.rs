@@ -18,7 +18,7 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::{Notify, oneshot};
 
 use super::engine::IdMap;
@@ -323,16 +323,7 @@ impl<M: Manager> Future for Acquiring<'_, M> {
                     .acquired_at
                     .insert(lease.slot().as_u64(), Arc::new(Backtrace::force_capture()));
             }
-            return Poll::Ready(match conn {
-                Some(conn) => Ok(Pooled {
-                    shared: Arc::clone(shared),
-                    lease,
-                    conn: Some(conn),
-                    broken: false,
-                }),
-                // Closed before the hand-off reached it (a drain deadline): nothing to give.
-                None => Err(PoolError::Closed),
-            });
+            return Poll::Ready(Pooled::new(shared, lease, conn));
         }
         let mut st = shared.state.lock();
         let now = now();
@@ -342,16 +333,12 @@ impl<M: Manager> Future for Acquiring<'_, M> {
                 let cell = st.take_cell(cx.waker());
                 st.waiters.insert(w.as_u64(), Arc::clone(&cell));
                 this.waiter = Some((w.as_u64(), cell));
-                let wakeups = shared.process(&mut st, now);
-                drop(st);
-                wakeups.run(&shared.timer);
+                shared.settle(st, now);
                 return Poll::Pending;
             }
             Err(e) => {
                 this.done = true;
-                let wakeups = shared.process(&mut st, now);
-                drop(st);
-                wakeups.run(&shared.timer);
+                shared.settle(st, now);
                 return Poll::Ready(Err(e));
             }
         };
@@ -362,18 +349,8 @@ impl<M: Manager> Future for Acquiring<'_, M> {
                 .insert(slot, Arc::new(Backtrace::force_capture()));
         }
         let conn = st.conns.remove(&slot);
-        let wakeups = shared.process(&mut st, now);
-        drop(st);
-        wakeups.run(&shared.timer);
-        Poll::Ready(match conn {
-            Some(conn) => Ok(Pooled {
-                shared: Arc::clone(shared),
-                lease,
-                conn: Some(conn),
-                broken: false,
-            }),
-            None => Err(PoolError::Closed),
-        })
+        shared.settle(st, now);
+        Poll::Ready(Pooled::new(shared, lease, conn))
     }
 }
 
@@ -405,9 +382,7 @@ impl<M: Manager> Drop for Acquiring<'_, M> {
                 st.core.cancel(super::WaiterId::from_u64(w), now);
             }
         }
-        let wakeups = shared.process(&mut st, now);
-        drop(st);
-        wakeups.run(&shared.timer);
+        shared.settle(st, now);
     }
 }
 
@@ -416,10 +391,15 @@ impl<M: Manager> Shared<M> {
         let mut st = self.state.lock();
         let now = now();
         let r = f(&mut st.core, now);
+        self.settle(st, now);
+        r
+    }
+
+    /// [`process`](Self::process), then, with the lock released, the wakeups it names.
+    fn settle(self: &Arc<Self>, mut st: MutexGuard<'_, State<M>>, now: Timestamp) {
         let wakeups = self.process(&mut st, now);
         drop(st);
         wakeups.run(&self.timer);
-        r
     }
 
     /// Performs every action the engine asks for, reports its events, and says whom to wake
@@ -464,9 +444,7 @@ impl<M: Manager> Shared<M> {
                                 now,
                             ),
                         }
-                        let wakeups = shared.process(&mut st, now);
-                        drop(st);
-                        wakeups.run(&shared.timer);
+                        shared.settle(st, now);
                     });
                 }
                 Action::Validate { slot } => {
@@ -481,9 +459,7 @@ impl<M: Manager> Shared<M> {
                         let now = self::now();
                         st.conns.insert(slot.as_u64(), conn);
                         st.core.handle_validated(slot, ok, now);
-                        let wakeups = shared.process(&mut st, now);
-                        drop(st);
-                        wakeups.run(&shared.timer);
+                        shared.settle(st, now);
                     });
                 }
                 Action::Destroy { slot, .. } => {
@@ -589,6 +565,24 @@ pub struct Pooled<M: Manager> {
 }
 
 impl<M: Manager> Pooled<M> {
+    /// The checkout of `lease`, or `Closed` if the pool was closed before the hand-off reached
+    /// the connection (a drain deadline): then there is nothing to give.
+    fn new(
+        shared: &Arc<Shared<M>>,
+        lease: Lease,
+        conn: Option<M::Connection>,
+    ) -> Result<Self, PoolError> {
+        match conn {
+            Some(conn) => Ok(Pooled {
+                shared: Arc::clone(shared),
+                lease,
+                conn: Some(conn),
+                broken: false,
+            }),
+            None => Err(PoolError::Closed),
+        }
+    }
+
     /// The connection is unusable: it will be closed, not reused.
     pub fn mark_broken(&mut self) {
         self.broken = true;
