@@ -152,6 +152,9 @@ async fn a_leak_is_warned_then_acted_on_with_evidence_drain_and_exit() {
         serde_json::from_slice(&std::fs::read(&dumps[0]).expect("read")).expect("a JSON report");
     assert_eq!(report["reading"]["limit_source"], "cgroup_v2_max");
     assert_eq!(report["assessment"]["level"], "act");
+    let (reading, assessment) = watchdog.last_sample().expect("sampled");
+    assert_eq!(reading.limit_bytes, 100 * MIB);
+    assert_eq!(assessment.level, seawall_core::memory::Level::Act);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -159,6 +159,7 @@ impl MemoryWatchdogBuilder {
                 setup: self,
                 origin: tokio::time::Instant::now(),
                 written: AtomicU64::new(0),
+                last: Mutex::new(None),
             }),
         }
     }
@@ -172,6 +173,8 @@ struct Inner {
     origin: tokio::time::Instant,
     /// Evidence files written so far.
     written: AtomicU64,
+    /// The latest reading and what the policy made of it.
+    last: Mutex<Option<(MemoryReading, Assessment)>>,
 }
 
 /// The memory watchdog on tokio. Cloning is cheap; clones share state.
@@ -243,6 +246,13 @@ impl MemoryWatchdog {
         self.inner.core.lock().counts()
     }
 
+    /// The latest sample: the reading (usage, limit and their sources, RSS, oom kills) and the
+    /// assessment (level, percentage, growth, trend slope and projected time to the limit, the
+    /// actions taken, when the next sample comes); `None` before the first.
+    pub fn last_sample(&self) -> Option<(MemoryReading, Assessment)> {
+        self.inner.last.lock().clone()
+    }
+
     /// Samples now, on a task of the current tokio runtime, and keeps sampling at the intervals
     /// the policy asks for. Like `tokio::spawn`, it must be called within a tokio runtime.
     pub fn start(&self) -> RunningWatchdog {
@@ -289,6 +299,7 @@ impl MemoryWatchdog {
         let now =
             Timestamp::from_nanos(u64::try_from(i.origin.elapsed().as_nanos()).unwrap_or(u64::MAX));
         let assessment = i.core.lock().observe(now, sample);
+        *i.last.lock() = Some((reading.clone(), assessment.clone()));
         self.emit(&WatchdogEvent::Sample {
             reading: reading.clone(),
             assessment: assessment.clone(),
