@@ -109,33 +109,28 @@ fn main() {
             .insert(case.to_string(), v);
     };
 
-    let count = CircuitBreaker::new(BreakerConfig::builder().build().expect("defaults"));
-    add(
-        "breaker_closed",
-        "seawall count window",
-        measure(|n| {
-            for _ in 0..n {
-                let r: Result<u64, seawall::CallError<u64>> = count.call_sync(|| Ok(black_box(1)));
-                assert!(r.is_ok(), "closed breaker rejected a call");
-            }
-        }),
-    );
-    let time = CircuitBreaker::new(
-        BreakerConfig::builder()
-            .time_window(Duration::from_secs(10), 10)
-            .build()
-            .expect("valid"),
-    );
-    add(
-        "breaker_closed",
-        "seawall time window",
-        measure(|n| {
-            for _ in 0..n {
-                let r: Result<u64, seawall::CallError<u64>> = time.call_sync(|| Ok(black_box(1)));
-                assert!(r.is_ok(), "closed breaker rejected a call");
-            }
-        }),
-    );
+    let count = BreakerConfig::builder().build().expect("defaults");
+    let time = BreakerConfig::builder()
+        .time_window(Duration::from_secs(10), 10)
+        .build()
+        .expect("valid");
+    for (case, config) in [
+        ("seawall count window", count),
+        ("seawall time window", time),
+    ] {
+        let breaker = CircuitBreaker::new(config);
+        add(
+            "breaker_closed",
+            case,
+            measure(|n| {
+                for _ in 0..n {
+                    let r: Result<u64, seawall::CallError<u64>> =
+                        breaker.call_sync(|| Ok(black_box(1)));
+                    assert!(r.is_ok(), "closed breaker rejected a call");
+                }
+            }),
+        );
+    }
 
     let open = CircuitBreaker::new(
         BreakerConfig::builder()

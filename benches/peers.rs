@@ -653,6 +653,21 @@ async fn work() -> u64 {
     black_box(7)
 }
 
+/// The time `iters` calls of `call`, each awaited in turn on `rt`, take.
+fn time_awaits<F: Future>(
+    rt: &tokio::runtime::Runtime,
+    iters: u64,
+    mut call: impl FnMut() -> F,
+) -> Duration {
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(call().await);
+        }
+        start.elapsed()
+    })
+}
+
 fn deadline(c: &mut Criterion) {
     const S: &str = "deadline";
     const T: Duration = Duration::from_secs(10);
@@ -682,37 +697,13 @@ fn deadline(c: &mut Criterion) {
     for round in 0..ROUNDS {
         let mut g = c.benchmark_group(S);
         g.bench_function(id("plain", round), |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        black_box(work().await);
-                    }
-                    start.elapsed()
-                })
-            })
+            b.iter_custom(|iters| time_awaits(&rt, iters, work))
         });
         g.bench_function(id("seawall", round), |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let _ = black_box(Budget::start(T).run(work()).await);
-                    }
-                    start.elapsed()
-                })
-            })
+            b.iter_custom(|iters| time_awaits(&rt, iters, || Budget::start(T).run(work())))
         });
         g.bench_function(id("tokio_timeout", round), |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let _ = black_box(tokio::time::timeout(T, work()).await);
-                    }
-                    start.elapsed()
-                })
-            })
+            b.iter_custom(|iters| time_awaits(&rt, iters, || tokio::time::timeout(T, work())))
         });
         g.finish();
     }

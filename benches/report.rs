@@ -40,6 +40,11 @@ const ROUNDS: usize = 5;
 /// The median over the rounds of criterion's median for one bench, in ns per iteration, with
 /// the per-round medians.
 fn median_ns(group: &str, bench: &str) -> Result<(f64, Vec<f64>), String> {
+    let started = modified(
+        &target_dir()
+            .join("bench-results")
+            .join("rust-peers-started"),
+    )?;
     let mut rounds = Vec::new();
     for round in 0..ROUNDS {
         let path = target_dir()
@@ -49,11 +54,6 @@ fn median_ns(group: &str, bench: &str) -> Result<(f64, Vec<f64>), String> {
             .join(format!("r{round}"))
             .join("new")
             .join("estimates.json");
-        let started = modified(
-            &target_dir()
-                .join("bench-results")
-                .join("rust-peers-started"),
-        )?;
         if modified(&path)? < started {
             return Err(format!(
                 "{} is older than the last `cargo bench --bench peers` run (stale)",
@@ -130,6 +130,22 @@ struct Scenario {
     targets: &'static [Target],
 }
 
+/// The rows of `breaker_open` and `breaker_10pct`.
+const BREAKER_ROWS: &[Row] = &[
+    ("plain call", "baseline", "plain", None),
+    ("seawall", "seawall", "seawall", None),
+    ("recloser", "peer", "recloser", Some("recloser")),
+    ("failsafe", "peer", "failsafe", Some("failsafe")),
+];
+
+/// The rows of `pool_single` and `pool_contended`.
+const POOL_ROWS: &[Row] = &[
+    ("plain call", "baseline", "plain", None),
+    ("seawall", "seawall", "seawall", None),
+    ("deadpool", "peer", "deadpool", Some("deadpool")),
+    ("bb8", "peer", "bb8", Some("bb8")),
+];
+
 const SCENARIOS: &[Scenario] = &[
     Scenario {
         id: "breaker_closed",
@@ -178,48 +194,28 @@ const SCENARIOS: &[Scenario] = &[
         id: "breaker_open",
         title: "rejection while open (every call rejected)",
         ops_per_sec: false,
-        rows: &[
-            ("plain call", "baseline", "plain", None),
-            ("seawall", "seawall", "seawall", None),
-            ("recloser", "peer", "recloser", Some("recloser")),
-            ("failsafe", "peer", "failsafe", Some("failsafe")),
-        ],
+        rows: BREAKER_ROWS,
         targets: &[("at most 0.5x recloser", "seawall", "recloser", 0.5)],
     },
     Scenario {
         id: "breaker_10pct",
         title: "10 % failures, the breaker stays closed",
         ops_per_sec: false,
-        rows: &[
-            ("plain call", "baseline", "plain", None),
-            ("seawall", "seawall", "seawall", None),
-            ("recloser", "peer", "recloser", Some("recloser")),
-            ("failsafe", "peer", "failsafe", Some("failsafe")),
-        ],
+        rows: BREAKER_ROWS,
         targets: &[],
     },
     Scenario {
         id: "pool_single",
         title: "pool acquire + release with one task",
         ops_per_sec: false,
-        rows: &[
-            ("plain call", "baseline", "plain", None),
-            ("seawall", "seawall", "seawall", None),
-            ("deadpool", "peer", "deadpool", Some("deadpool")),
-            ("bb8", "peer", "bb8", Some("bb8")),
-        ],
+        rows: POOL_ROWS,
         targets: &[("at most 0.5x deadpool", "seawall", "deadpool", 0.5)],
     },
     Scenario {
         id: "pool_contended",
         title: "64 concurrent tasks on 8 connections, each yielding once while holding",
         ops_per_sec: true,
-        rows: &[
-            ("plain call", "baseline", "plain", None),
-            ("seawall", "seawall", "seawall", None),
-            ("deadpool", "peer", "deadpool", Some("deadpool")),
-            ("bb8", "peer", "bb8", Some("bb8")),
-        ],
+        rows: POOL_ROWS,
         targets: &[(
             "at least 1.5x deadpool's throughput",
             "seawall",

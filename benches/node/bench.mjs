@@ -209,17 +209,23 @@ function round(x, digits) {
 
 const scenarios = []
 
-// Each `before` notes the op counter; each `after` checks what happened in the sample.
-function expectOpCalls(perCall) {
-  let at = 0
-  return {
-    before() {
+// Gives every case a `before` that notes the op counter and an `after` that checks the op ran
+// once per call in the sample.
+function expectOneOpCallEach(cases) {
+  for (const c of cases) {
+    let at = 0
+    c.before = () => {
       at = opCalls
-    },
-    afterCheck(n, name) {
-      must(opCalls - at === perCall * n, `${name}: the op ran ${opCalls - at} times for ${n} calls`)
-    },
+    }
+    c.after = (n) => must(opCalls - at === n, `${c.name}: the op ran ${opCalls - at} times for ${n} calls`)
   }
+}
+
+// How many of N calls (outside any timing, one after another) resolved to 1.
+async function countOnes(call, N = 10_000) {
+  let ok = 0
+  for (let i = 0; i < N; i++) if ((await call()) === 1) ok++
+  return ok
 }
 
 // breaker_closed ---------------------------------------------------------------------------------
@@ -275,11 +281,7 @@ function breakerClosed() {
       },
     },
   ]
-  for (const c of cases) {
-    const e = expectOpCalls(1)
-    c.before = e.before
-    c.after = (n) => e.afterCheck(n, c.name)
-  }
+  expectOneOpCallEach(cases)
   return {
     id: 'breaker_closed',
     title: 'breaker closed path, op succeeds at once',
@@ -295,10 +297,8 @@ function breakerClosed() {
     async verify(sc) {
       // A separate pass, outside any timing, that looks at every result.
       const N = 10_000
+      check(sc, 'seawall run: every call passed and returned the value', (await countOnes(() => sw.run(op))) === N)
       let ok = 0
-      for (let i = 0; i < N; i++) if ((await sw.run(op)) === 1) ok++
-      check(sc, 'seawall run: every call passed and returned the value', ok === N)
-      ok = 0
       for (let i = 0; i < N; i++) {
         const p = swPermit.tryAcquire()
         if ((await op()) === 1) ok++
@@ -306,12 +306,8 @@ function breakerClosed() {
         must(p.settled, 'permit settled')
       }
       check(sc, 'seawall tryAcquire: every call passed', ok === N)
-      ok = 0
-      for (let i = 0; i < N; i++) if ((await ck.execute(op)) === 1) ok++
-      check(sc, 'cockatiel: every call passed', ok === N)
-      ok = 0
-      for (let i = 0; i < N; i++) if ((await op1.fire()) === 1) ok++
-      check(sc, 'opossum: every call passed', ok === N)
+      check(sc, 'cockatiel: every call passed', (await countOnes(() => ck.execute(op))) === N)
+      check(sc, 'opossum: every call passed', (await countOnes(() => op1.fire())) === N)
       for (const [name, b] of [['seawall run', sw], ['seawall tryAcquire', swPermit]]) {
         const m = b.metrics()
         check(sc, `${name}: closed, nothing rejected or failed, every permit settled`,
@@ -905,11 +901,7 @@ function deadline() {
       },
     },
   ]
-  for (const c of cases) {
-    const e = expectOpCalls(1)
-    c.before = e.before
-    c.after = (n) => e.afterCheck(n, c.name)
-  }
+  expectOneOpCallEach(cases)
   return {
     id: 'deadline',
     title: 'a deadline / timeout wrapper around an op that finishes at once (the timeout never fires)',
@@ -922,18 +914,12 @@ function deadline() {
     memoryFor: ['seawall Budget.run', 'seawall Budget.run (budget reused)'],
     async verify(sc) {
       const N = 10_000
-      let ok = 0
-      for (let i = 0; i < N; i++) if ((await new Budget({ timeoutMs: DEADLINE_MS }).run(op)) === 1) ok++
-      check(sc, 'seawall: every call finished with its value', ok === N)
-      ok = 0
-      for (let i = 0; i < N; i++) if ((await ckTimeout.execute(op)) === 1) ok++
-      check(sc, 'cockatiel: every call finished, no timeout fired', ok === N && ckTimeouts === 0)
-      ok = 0
-      for (let i = 0; i < N; i++) if ((await pTimeout(op(), { milliseconds: DEADLINE_MS })) === 1) ok++
-      check(sc, 'p-timeout: every call finished', ok === N)
-      ok = 0
-      for (let i = 0; i < N; i++) if ((await handWritten(op, DEADLINE_MS)) === 1) ok++
-      check(sc, 'hand-written: every call finished', ok === N)
+      check(sc, 'seawall: every call finished with its value',
+        (await countOnes(() => new Budget({ timeoutMs: DEADLINE_MS }).run(op))) === N)
+      const ckOk = await countOnes(() => ckTimeout.execute(op))
+      check(sc, 'cockatiel: every call finished, no timeout fired', ckOk === N && ckTimeouts === 0)
+      check(sc, 'p-timeout: every call finished', (await countOnes(() => pTimeout(op(), { milliseconds: DEADLINE_MS }))) === N)
+      check(sc, 'hand-written: every call finished', (await countOnes(() => handWritten(op, DEADLINE_MS))) === N)
       // The deadlines are real: each wrapper does time out a slow op.
       const slow = () => new Promise((r) => setTimeout(() => r('late'), 200))
       const sws = await new Budget({ timeoutMs: 20 }).run(slow).then(() => 'resolved', (e) => e?.code)

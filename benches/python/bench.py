@@ -537,10 +537,6 @@ async def aboom() -> int:
     raise Boom()
 
 
-def sw_state_ok(b: CircuitBreaker, want: str) -> bool:
-    return b.state == want
-
-
 async def breaker_closed_sync() -> Dict[str, Any]:
     checks: List[Dict[str, Any]] = []
     sw = CircuitBreaker(name="bench")
@@ -1110,6 +1106,11 @@ NAMES = {
 }
 
 
+def pool_targets(ratio: float) -> List[tuple]:
+    """Each way of using Seawall's pool against each peer pool, with the same bound."""
+    return [(NAMES[sw][0], NAMES[peer][0], ratio) for sw in ("sw_cm", "sw_ar") for peer in ("acp", "gcp")]
+
+
 async def nothing(conn: Any) -> None:
     return None
 
@@ -1148,17 +1149,13 @@ async def pool_single() -> Dict[str, Any]:
     check(m.used == 0 and m.created == 1 and m.acquired == m.released, "after the memory run: seawall pool balanced", checks)
     await p["sw"].drain(timeout=1.0)
     await p["gcp"].close()
-    tgt = []
-    for sw_key in ("sw_cm", "sw_ar"):
-        tgt.append((NAMES[sw_key][0], NAMES["acp"][0], 0.3))
-        tgt.append((NAMES[sw_key][0], NAMES["gcp"][0], 0.3))
     return scenario(
         "pool_single",
         "asyncio pool acquire + release with one task (trivial in-memory connections)",
         "ns/op",
         cases,
         checks,
-        tgt,
+        pool_targets(0.3),
         mem,
     )
 
@@ -1233,17 +1230,13 @@ async def pool_contended() -> Dict[str, Any]:
     check(m.used == 0 and m.created == POOL_SIZE and m.acquired == m.released, "after the memory run: seawall pool balanced", checks)
     await p["sw"].drain(timeout=1.0)
     await p["gcp"].close()
-    tgt = []
-    for sw_key in ("sw_cm", "sw_ar"):
-        tgt.append((NAMES[sw_key][0], NAMES["acp"][0], 2.0))
-        tgt.append((NAMES[sw_key][0], NAMES["gcp"][0], 2.0))
     return scenario(
         "pool_contended",
         f"asyncio pool, {TASKS} concurrent tasks on {POOL_SIZE} connections, each yielding once while holding",
         "ops/s",
         cases,
         checks,
-        tgt,
+        pool_targets(2.0),
         mem,
         notes=notes,
     )
