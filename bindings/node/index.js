@@ -13,6 +13,7 @@
 // - lib/pool-engine.js PoolEngine, the pool's sans-IO engine for other adapters
 // - lib/pg.js        pgPoolOptions, for pools of `pg.Client` connections
 // - lib/errors.js    SeawallError and its subclasses, each with a stable `code`
+// - lib/listeners.js the on / once / off listeners of CircuitBreaker and Pool
 // - lib/clock.js     ManualClock
 // - lib/watchdog.js  MemoryWatchdog, WatchdogPolicy, readMemory (the memory watchdog)
 

@@ -29,11 +29,11 @@ const {
   checkFunction,
   checkOptionsObject,
   optionTypeError,
-  reportCallbackError,
   typeName,
   withCode,
   withoutStack,
 } = require('./errors.js')
+const { Listeners } = require('./listeners.js')
 
 const { NativeBreaker } = native
 
@@ -43,6 +43,18 @@ const SUCCESS = 0
 const FAILURE = 1
 const IGNORED = 2
 const EVENTS = ['stateChange', 'reject']
+
+function checkListener(event, listener) {
+  if (!EVENTS.includes(event)) {
+    throw withCode(
+      new RangeError(`event must be 'stateChange' or 'reject', got ${JSON.stringify(String(event))}`),
+      'SEAWALL_INVALID_ARGUMENT',
+    )
+  }
+  if (typeof listener !== 'function') {
+    throw withCode(new TypeError(`listener must be a function, got ${typeName(listener)}`), 'SEAWALL_INVALID_ARGUMENT')
+  }
+}
 
 // The fast-path array (src/breaker.rs, `mod fast`): indices...
 const F_ADMISSION = 0
@@ -163,7 +175,7 @@ class CircuitBreaker {
   #isFailure
   #ignore
   #isResultFailure
-  #listeners = { stateChange: [], reject: [] }
+  #listeners = new Listeners(EVENTS, checkListener)
 
   static {
     recordPermit = (breaker, token, startedMs, outcome) => breaker.#record(token, startedMs, outcome)
@@ -377,62 +389,25 @@ class CircuitBreaker {
 
   /** Calls `listener` on every `event`. */
   on(event, listener) {
-    this.#listenersOf(event, listener).push({ listener, once: false })
+    this.#listeners.add(event, listener, false)
     return this
   }
 
   /** Calls `listener` on the next `event` only. */
   once(event, listener) {
-    this.#listenersOf(event, listener).push({ listener, once: true })
+    this.#listeners.add(event, listener, true)
     return this
   }
 
   /** Removes the most recently added registration of `listener` for `event`. */
   off(event, listener) {
-    const list = this.#listenersOf(event, listener)
-    for (let i = list.length - 1; i >= 0; i--) {
-      if (list[i].listener === listener) {
-        list.splice(i, 1)
-        break
-      }
-    }
+    this.#listeners.remove(event, listener)
     return this
-  }
-
-  #listenersOf(event, listener) {
-    if (!EVENTS.includes(event)) {
-      throw withCode(
-        new RangeError(`event must be 'stateChange' or 'reject', got ${JSON.stringify(String(event))}`),
-        'SEAWALL_INVALID_ARGUMENT',
-      )
-    }
-    if (typeof listener !== 'function') {
-      throw withCode(new TypeError(`listener must be a function, got ${typeName(listener)}`), 'SEAWALL_INVALID_ARGUMENT')
-    }
-    return this.#listeners[event]
-  }
-
-  #emit(event, payload) {
-    const list = this.#listeners[event]
-    if (list.length === 0) return
-    // A listener may add or remove listeners; this emission goes to those registered now.
-    for (const entry of list.slice()) {
-      if (entry.once) {
-        const i = list.indexOf(entry)
-        if (i === -1) continue
-        list.splice(i, 1)
-      }
-      try {
-        entry.listener.call(this, payload)
-      } catch (error) {
-        reportCallbackError(error)
-      }
-    }
   }
 
   #emitTransitions() {
     const transitions = this.#native.takeTransitions()
-    for (const t of transitions) this.#emit('stateChange', t)
+    for (const t of transitions) this.#listeners.emit(this, 'stateChange', t)
   }
 
   #now() {
@@ -450,7 +425,7 @@ class CircuitBreaker {
   }
 
   #rejection(reason, retryAfterMs) {
-    if (this.#listeners.reject.length !== 0) this.#emit('reject', { reason, retryAfterMs })
+    if (this.#listeners.byEvent.reject.length !== 0) this.#listeners.emit(this, 'reject', { reason, retryAfterMs })
     // Without a stack: capturing one is most of a rejection's cost (~4 µs), and where the
     // rejection happened is the breaker's name and reason, not the frames. Still a real Error.
     const error = withoutStack(() => new BreakerOpenError(reason, retryAfterMs, this.#name))

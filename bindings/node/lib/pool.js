@@ -37,6 +37,7 @@ const {
   withCode,
   withoutStack,
 } = require('./errors.js')
+const { Listeners } = require('./listeners.js')
 const {
   ACTIONS,
   CREATE,
@@ -60,6 +61,16 @@ const { acquire: poolAcquireNow, release: poolReleaseNow } = native.poolHotFunct
 const { poolAcquireWith } = internals
 
 const EVENT_NAMES = ['leak', 'leakReturned', 'breaker', 'connectFailed', 'drained']
+
+function checkListener(event, listener) {
+  if (!EVENT_NAMES.includes(event)) {
+    throw withCode(
+      new RangeError(`event must be one of ${EVENT_NAMES.map((n) => `'${n}'`).join(', ')}, got ${JSON.stringify(String(event))}`),
+      'SEAWALL_INVALID_ARGUMENT',
+    )
+  }
+  if (typeof listener !== 'function') throw argumentTypeError('listener', 'a function', listener)
+}
 // setTimeout's limit; past it Node fires after 1 ms instead (with a warning).
 const MAX_TIMER_MS = 2 ** 31 - 1
 /** How long `drain()` waits for checkouts to come back when not told. */
@@ -327,7 +338,7 @@ class Pool {
   #draining = false
   #drainPromise = null
   #resolveDrain = undefined
-  #listeners = { leak: [], leakReturned: [], breaker: [], connectFailed: [], drained: [] }
+  #listeners = new Listeners(EVENT_NAMES, checkListener)
 
   /** @param {import('../index').PoolOptions<C>} options */
   constructor(options) {
@@ -483,25 +494,19 @@ class Pool {
 
   /** Calls `listener` on every `event`. */
   on(event, listener) {
-    this.#listenersOf(event, listener).push({ listener, once: false })
+    this.#listeners.add(event, listener, false)
     return this
   }
 
   /** Calls `listener` on the next `event` only. */
   once(event, listener) {
-    this.#listenersOf(event, listener).push({ listener, once: true })
+    this.#listeners.add(event, listener, true)
     return this
   }
 
   /** Removes the most recently added registration of `listener` for `event`. */
   off(event, listener) {
-    const list = this.#listenersOf(event, listener)
-    for (let i = list.length - 1; i >= 0; i--) {
-      if (list[i].listener === listener) {
-        list.splice(i, 1)
-        break
-      }
-    }
+    this.#listeners.remove(event, listener)
     return this
   }
 
@@ -819,20 +824,20 @@ class Pool {
         case 'leak': {
           const checkout = this.#conns.get(e.slot)?.checkout ?? undefined
           if (checkout !== undefined) checkout.leakReported = true
-          this.#emit('leak', { slot: e.slot, heldForMs: e.heldForMs, stack: checkout?.stack })
+          this.#listeners.emit(this, 'leak', { slot: e.slot, heldForMs: e.heldForMs, stack: checkout?.stack })
           break
         }
         case 'leakReturned': {
           const checkout = this.#returned.get(e.slot)
           this.#returned.delete(e.slot)
-          this.#emit('leakReturned', { slot: e.slot, heldForMs: e.heldForMs, stack: checkout?.stack })
+          this.#listeners.emit(this, 'leakReturned', { slot: e.slot, heldForMs: e.heldForMs, stack: checkout?.stack })
           break
         }
         case 'breaker':
-          this.#emit('breaker', { from: e.from, to: e.to, reason: e.reason })
+          this.#listeners.emit(this, 'breaker', { from: e.from, to: e.to, reason: e.reason })
           break
         case 'connectFailed':
-          this.#emit('connectFailed', { error: e.error, attempts: e.attempts, cause: this.#createCause })
+          this.#listeners.emit(this, 'connectFailed', { error: e.error, attempts: e.attempts, cause: this.#createCause })
           break
         case 'drained':
           this.#finishDrain(e.stillHeld)
@@ -851,39 +856,10 @@ class Pool {
     this.#draining = false
     this.#stopTimer()
     this.#unwatch?.()
-    this.#emit('drained', { stillHeld })
+    this.#listeners.emit(this, 'drained', { stillHeld })
     const resolve = this.#resolveDrain
     this.#resolveDrain = undefined
     Promise.all([...this.#closing]).then(() => resolve?.(stillHeld))
-  }
-
-  #listenersOf(event, listener) {
-    if (!EVENT_NAMES.includes(event)) {
-      throw withCode(
-        new RangeError(`event must be one of ${EVENT_NAMES.map((n) => `'${n}'`).join(', ')}, got ${JSON.stringify(String(event))}`),
-        'SEAWALL_INVALID_ARGUMENT',
-      )
-    }
-    if (typeof listener !== 'function') throw argumentTypeError('listener', 'a function', listener)
-    return this.#listeners[event]
-  }
-
-  #emit(event, payload) {
-    const list = this.#listeners[event]
-    if (list.length === 0) return
-    // A listener may add or remove listeners; this emission goes to those registered now.
-    for (const entry of list.slice()) {
-      if (entry.once) {
-        const i = list.indexOf(entry)
-        if (i === -1) continue
-        list.splice(i, 1)
-      }
-      try {
-        entry.listener.call(this, payload)
-      } catch (error) {
-        reportCallbackError(error)
-      }
-    }
   }
 
   // ---- the timer -------------------------------------------------------------------------

@@ -164,7 +164,6 @@ function stamp(date) {
   return date.toISOString().replace(/[-:]/g, '').replace('.', '')
 }
 
-
 /**
  * The headroom a heap snapshot needs on Node, as a multiple of the heap in use. The core's
  * default (2) assumes a snapshot costs about the heap again; on Node 20.20 writing one was
@@ -574,4 +573,4 @@ function post(session, method, params) {
   return result
 }
 
-module.exports = { MemoryWatchdog, WatchdogPolicy, readMemory, DUMP_PREFIX }
+module.exports = { MemoryWatchdog, WatchdogPolicy, readMemory }

@@ -41,7 +41,7 @@ contents="$(tar -tzf "$tmp/pack/$tarball")"
 for f in package/index.js package/index.mjs package/index.d.ts package/index.d.mts package/native.js \
   package/lib/errors.js package/lib/clock.js package/lib/breaker.js package/lib/deadlines.js \
   package/lib/budget.js package/lib/retry.js package/lib/call.js package/lib/pool.js \
-  package/lib/pool-engine.js package/lib/pg.js package/lib/watchdog.js; do
+  package/lib/pool-engine.js package/lib/pg.js package/lib/watchdog.js package/lib/listeners.js; do
   grep -qx "$f" <<<"$contents" || { echo "missing from the tarball: $f" >&2; exit 1; }
 done
 grep -q '^package/seawall\..*\.node$' <<<"$contents" || { echo "no .node binary in the tarball" >&2; exit 1; }

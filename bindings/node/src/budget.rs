@@ -24,7 +24,7 @@ use seawall_core::budget::timeout_from_millis;
 use seawall_core::{Budget, BudgetExhausted, TimeoutPolicy, Timestamp};
 
 use crate::error;
-use crate::options::{Options, timestamp};
+use crate::options::{Options, millis, timestamp};
 
 /// A validated policy as the facade stores it.
 #[napi(object)]
@@ -49,10 +49,6 @@ impl From<TimeoutPolicy> for NativePolicy {
 
 fn nanos(d: Duration) -> f64 {
     d.as_nanos() as f64
-}
-
-fn millis(d: Duration) -> f64 {
-    d.as_nanos() as f64 / 1e6
 }
 
 /// Whole nanoseconds the facade got from this module; anything else is a facade bug.

@@ -17,12 +17,12 @@
 //!   facade builds `PoolTimeoutError`, `PoolOverloadedError`, `ConnectFailedError`,
 //!   `DatabaseUnavailableError`, `BudgetExhaustedError` or `PoolClosedError` from its `kind`.
 
-use std::time::Duration;
-
 use napi::{Env, JsRangeError, JsTypeError, JsValue, bindgen_prelude::JsObjectValue};
 use napi_derive::napi;
 use seawall_core::pool::PoolError;
 use seawall_core::{ConfigError, FieldKind, HeaderError, SnapshotError};
+
+use crate::options::millis;
 
 /// `code` of every error about options.
 pub const INVALID_CONFIG: &str = "SEAWALL_INVALID_CONFIG";
@@ -58,11 +58,12 @@ const DURATION_FIELDS: &[&str] = &[
     "leak_threshold",
     "create_backoff.base",
     "create_backoff.cap",
+    "interval",
 ];
 
-/// Core fields that are counts and that an `expected` text may mention by name
-/// (`an integer between 0 and max_size`).
-const COUNT_FIELDS: &[&str] = &["max_size"];
+/// Core fields that are plain numbers and that an `expected` text may mention by name
+/// (`an integer between 0 and max_size`, `a percentage in (warn_percent, 100]`).
+const NUMBER_FIELDS: &[&str] = &["max_size", "warn_percent"];
 
 /// A core field name in JavaScript's spelling: `backoff.max_open_duration` (a duration) is
 /// `backoff.maxOpenDurationMs`.
@@ -103,7 +104,7 @@ fn js_expected(expected: &str) -> String {
         out = out.replace(&format!("{field} in milliseconds"), &js);
         out = replace_word(&out, field, &js);
     }
-    for field in COUNT_FIELDS {
+    for field in NUMBER_FIELDS {
         out = replace_word(&out, field, &js_field(field, FieldKind::Number));
     }
     out
@@ -232,10 +233,6 @@ pub struct NativePoolError {
     pub min_to_start_ms: Option<f64>,
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_nanos() as f64 / 1e6
-}
-
 /// A core [`PoolError`] as data; every variant is mapped here.
 pub fn pool_error(e: &PoolError) -> NativePoolError {
     let mut out = NativePoolError {
@@ -251,11 +248,11 @@ pub fn pool_error(e: &PoolError) -> NativePoolError {
             waiting,
             oldest_checkout_age,
         } => {
-            out.waited_ms = Some(ms(*waited));
+            out.waited_ms = Some(millis(*waited));
             out.in_use = Some(*in_use);
             out.idle = Some(*idle);
             out.waiting = Some(*waiting);
-            out.oldest_checkout_age_ms = oldest_checkout_age.map(ms);
+            out.oldest_checkout_age_ms = oldest_checkout_age.map(millis);
         }
         PoolError::Overloaded {
             waiting,
@@ -272,12 +269,12 @@ pub fn pool_error(e: &PoolError) -> NativePoolError {
             retry_after,
             last_error,
         } => {
-            out.retry_after_ms = retry_after.map(ms);
+            out.retry_after_ms = retry_after.map(millis);
             out.last_error = last_error.clone();
         }
         PoolError::BudgetExhausted(b) => {
-            out.remaining_ms = Some(ms(b.remaining));
-            out.min_to_start_ms = Some(ms(b.min_to_start));
+            out.remaining_ms = Some(millis(b.remaining));
+            out.min_to_start_ms = Some(millis(b.min_to_start));
         }
         PoolError::Closed => {}
     }
@@ -360,6 +357,8 @@ fn with_properties(error: napi::Unknown<'_>, props: &[(&str, &str)]) -> napi::Er
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -443,6 +442,18 @@ mod tests {
     }
 
     #[test]
+    fn watchdog_fields_read_as_javascript() {
+        assert_eq!(
+            js_expected("a duration between 10 ms and interval"),
+            "a duration between 10 ms and intervalMs"
+        );
+        assert_eq!(
+            js_expected("a percentage in (warn_percent, 100]"),
+            "a percentage in (warnPercent, 100]"
+        );
+    }
+
+    #[test]
     fn pool_errors_carry_their_numbers() {
         let e = pool_error(&PoolError::Timeout {
             waited: Duration::from_millis(50),
@@ -472,6 +483,9 @@ mod tests {
         assert_eq!(js_got("1.001 s", FieldKind::Duration), "1001 ms");
         assert_eq!(js_got("0.5 ms", FieldKind::Duration), "0.5 ms");
         assert_eq!(js_got("150", FieldKind::Number), "150");
+        assert_eq!(js_got("inf ms", FieldKind::Duration), "Infinity ms");
+        assert_eq!(js_got("600 s", FieldKind::Duration), "600000 ms");
+        assert_eq!(js_got("NaN", FieldKind::Number), "NaN");
         assert_eq!(js_number(f64::NAN), "NaN");
         assert_eq!(js_number(f64::NEG_INFINITY), "-Infinity");
     }

@@ -12,19 +12,19 @@
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use napi::bindgen_prelude::{JsObjectValue, Unknown};
-use napi::{Env, JsRangeError, JsValue};
+use napi::Env;
+use napi::bindgen_prelude::Unknown;
 use napi_derive::napi;
 use parking_lot::Mutex;
+use seawall_core::ConfigError;
 use seawall_core::memory::{
-    ActMode, Assessment, DumpFile, MemoryProbe, MemoryReading, MemorySample, RootedFs, Trend,
-    WatchdogAction, WatchdogConfig, WatchdogCore, plan_dump_rotation,
+    ActMode, Assessment, Basis, DumpFile, MemoryProbe, MemoryReading, MemorySample, RootedFs,
+    Trend, WatchdogAction, WatchdogConfig, WatchdogCore, plan_dump_rotation,
     watchdog_duration_from_millis, watchdog_integer_from_f64,
 };
-use seawall_core::{ConfigError, FieldKind};
 
 use crate::error;
-use crate::options::{Options, timestamp};
+use crate::options::{Options, millis, timestamp};
 
 /// The options a watchdog reads, in JS spelling: the core's fields, and the probe's limit.
 /// Other keys (`snapshotDir`, `drain`, `onWarn`, …) belong to the facade and are ignored here.
@@ -47,47 +47,6 @@ const OPTION_KEYS: &[&str] = &[
     "limitBytes",
 ];
 
-/// A watchdog configuration error as the RangeError a JavaScript user sees:
-/// `alertIntervalMs must be a duration between 10 ms and intervalMs, got 600000 ms`.
-///
-/// `error::config_error` does the same for the other concepts, but its table of field names
-/// that an `expected` text may mention does not know the watchdog's (`interval`,
-/// `warn_percent`), so the watchdog re-spells its own here.
-fn watchdog_config_error(env: &Env, e: &ConfigError) -> napi::Error {
-    let field = error::js_field(e.field, e.kind);
-    let expected = e
-        .expected
-        .replace("and interval", "and intervalMs")
-        .replace("(warn_percent,", "(warnPercent,");
-    let message = format!("{field} must be {expected}, got {}", js_got(&e.got, e.kind));
-    let err = JsRangeError::from(napi::Error::new(error::INVALID_CONFIG, message));
-    let unknown = err.into_unknown(*env);
-    if let Ok(mut object) = unknown.coerce_to_object() {
-        // Only fails while the engine tears down; the error is still thrown without it.
-        let _ = object.set_named_property("field", field.as_str());
-    }
-    napi::Error::from(unknown)
-}
-
-/// A rejected value as a JavaScript user wrote it: `Infinity`, not `inf`; milliseconds, not
-/// `1.5 s` (the core prints durations of a second or more in seconds).
-fn js_got(got: &str, kind: FieldKind) -> String {
-    let got = if let Some(rest) = got.strip_prefix("-inf") {
-        format!("-Infinity{rest}")
-    } else if let Some(rest) = got.strip_prefix("inf") {
-        format!("Infinity{rest}")
-    } else {
-        got.to_owned()
-    };
-    if kind == FieldKind::Duration
-        && let Some(secs) = got.strip_suffix(" s").and_then(|s| s.parse::<f64>().ok())
-    {
-        // Rounded to the nanosecond so 1.001 s reads 1001 ms.
-        return format!("{} ms", (secs * 1e9).round() / 1e6);
-    }
-    got
-}
-
 /// The validated options: the core's configuration and the probe's configured limit.
 struct Parsed {
     config: WatchdogConfig,
@@ -96,7 +55,7 @@ struct Parsed {
 
 fn parse_options(env: &Env, options: Unknown<'_>) -> napi::Result<Parsed> {
     let o = Options::root(env, options, "options", "")?;
-    let fail = |e: ConfigError| watchdog_config_error(env, &e);
+    let fail = |e: ConfigError| error::config_error(env, &e);
     let duration = |key: &str, field: &'static str| -> napi::Result<Option<Duration>> {
         o.number(key)?
             .map(|ms| watchdog_duration_from_millis(field, ms).map_err(fail))
@@ -178,10 +137,6 @@ fn bytes_argument(env: &Env, field: &'static str, v: f64) -> napi::Result<u64> {
     watchdog_integer_from_f64(field, v).map_err(|e| error::argument_error(env, &e))
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_nanos() as f64 / 1e6
-}
-
 /// A fitted growth trend.
 #[napi(object)]
 pub struct NativeTrend {
@@ -199,7 +154,7 @@ fn trend(t: &Trend) -> NativeTrend {
     NativeTrend {
         bytes_per_second: t.bytes_per_second,
         r2: t.r2,
-        time_to_limit_ms: t.time_to_limit.map(ms),
+        time_to_limit_ms: t.time_to_limit.map(millis),
         samples: t.samples,
     }
 }
@@ -232,39 +187,33 @@ pub struct NativeWatchdogAction {
     pub exit_code: Option<i32>,
 }
 
+/// A warn, recovered or act action: a level crossed, at `percent` of the limit on `basis`.
+fn level_action(kind: &str, percent: f64, basis: Basis) -> NativeWatchdogAction {
+    NativeWatchdogAction {
+        kind: kind.into(),
+        percent: Some(percent),
+        basis: Some(basis.as_str().into()),
+        ..Default::default()
+    }
+}
+
 fn action(a: &WatchdogAction) -> NativeWatchdogAction {
-    let kind = |k: &str| k.to_owned();
     match *a {
-        WatchdogAction::Warn { percent, basis } => NativeWatchdogAction {
-            kind: kind("warn"),
-            percent: Some(percent),
-            basis: Some(basis.as_str().into()),
-            ..Default::default()
-        },
-        WatchdogAction::Recovered { percent, basis } => NativeWatchdogAction {
-            kind: kind("recovered"),
-            percent: Some(percent),
-            basis: Some(basis.as_str().into()),
-            ..Default::default()
-        },
+        WatchdogAction::Warn { percent, basis } => level_action("warn", percent, basis),
+        WatchdogAction::Recovered { percent, basis } => level_action("recovered", percent, basis),
+        WatchdogAction::Act { percent, basis } => level_action("act", percent, basis),
         WatchdogAction::Spike {
             percent_per_minute,
             basis,
         } => NativeWatchdogAction {
-            kind: kind("spike"),
+            kind: "spike".into(),
             percent_per_minute: Some(percent_per_minute),
             basis: Some(basis.as_str().into()),
             ..Default::default()
         },
         WatchdogAction::LeakTrend { trend: t } => NativeWatchdogAction {
-            kind: kind("leak_trend"),
+            kind: "leak_trend".into(),
             trend: Some(trend(&t)),
-            ..Default::default()
-        },
-        WatchdogAction::Act { percent, basis } => NativeWatchdogAction {
-            kind: kind("act"),
-            percent: Some(percent),
-            basis: Some(basis.as_str().into()),
             ..Default::default()
         },
         WatchdogAction::Evidence {
@@ -273,7 +222,7 @@ fn action(a: &WatchdogAction) -> NativeWatchdogAction {
             free_bytes,
             needed_bytes,
         } => NativeWatchdogAction {
-            kind: kind("evidence"),
+            kind: "evidence".into(),
             evidence: Some(evidence.as_str().into()),
             trigger: Some(trigger.as_str().into()),
             free_bytes: Some(free_bytes as f64),
@@ -284,8 +233,8 @@ fn action(a: &WatchdogAction) -> NativeWatchdogAction {
             drain_timeout,
             exit_code,
         } => NativeWatchdogAction {
-            kind: kind("restart"),
-            drain_timeout_ms: Some(ms(drain_timeout)),
+            kind: "restart".into(),
+            drain_timeout_ms: Some(millis(drain_timeout)),
             exit_code: Some(exit_code),
             ..Default::default()
         },
@@ -318,7 +267,7 @@ fn assessment(a: &Assessment) -> NativeAssessment {
         basis: a.basis.as_str().into(),
         growth_percent_per_minute: a.growth_percent_per_minute,
         trend: a.trend.as_ref().map(trend),
-        next_sample_ms: ms(a.next_sample_in),
+        next_sample_ms: millis(a.next_sample_in),
         actions: a.actions.iter().map(action).collect(),
     }
 }
@@ -544,22 +493,22 @@ impl NativeWatchdog {
         let core = self.core.lock();
         let c = core.config();
         NativeWatchdogConfig {
-            interval_ms: ms(c.interval()),
-            alert_interval_ms: ms(c.alert_interval()),
+            interval_ms: millis(c.interval()),
+            alert_interval_ms: millis(c.alert_interval()),
             warn_percent: c.warn_percent(),
             act_percent: c.act_percent(),
             spike_percent_per_minute: c.spike_percent_per_minute(),
-            trend_window_ms: ms(c.trend_window()),
+            trend_window_ms: millis(c.trend_window()),
             trend_min_samples: c.trend_min_samples(),
-            trend_horizon_ms: ms(c.trend_horizon()),
-            cooldown_ms: ms(c.cooldown()),
+            trend_horizon_ms: millis(c.trend_horizon()),
+            cooldown_ms: millis(c.cooldown()),
             snapshot_headroom_factor: c.snapshot_headroom_factor(),
             act_mode: match c.act_mode() {
                 ActMode::Restart => "restart",
                 ActMode::EventOnly => "eventOnly",
             }
             .into(),
-            drain_timeout_ms: ms(c.drain_timeout()),
+            drain_timeout_ms: millis(c.drain_timeout()),
             exit_code: c.exit_code(),
             max_dump_files: c.max_dump_files(),
             max_dump_bytes: c.max_dump_bytes() as f64,
@@ -606,15 +555,6 @@ impl NativeWatchdog {
 mod tests {
     use super::*;
     use seawall_core::memory::{EvidenceKind, Trigger};
-
-    #[test]
-    fn rejected_values_read_as_javascript() {
-        assert_eq!(js_got("inf ms", FieldKind::Duration), "Infinity ms");
-        assert_eq!(js_got("-inf ms", FieldKind::Duration), "-Infinity ms");
-        assert_eq!(js_got("600 s", FieldKind::Duration), "600000 ms");
-        assert_eq!(js_got("NaN", FieldKind::Number), "NaN");
-        assert_eq!(js_got("150", FieldKind::Number), "150");
-    }
 
     #[test]
     fn actions_keep_the_core_names() {

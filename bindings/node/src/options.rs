@@ -4,6 +4,8 @@
 //! core's, checked by its converters and constructors. Clock readings and seeds, which the core
 //! takes as `Timestamp` and `u64`, are converted here too.
 
+use std::time::Duration;
+
 use napi::bindgen_prelude::{Object, Unknown};
 use napi::{Env, JsValue, ValueType};
 use seawall_core::{ConfigError, FieldKind, Timestamp};
@@ -16,6 +18,11 @@ pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 /// A clock reading in milliseconds as a core timestamp.
 pub fn timestamp(env: &Env, now_ms: f64) -> napi::Result<Timestamp> {
     Timestamp::from_millis_f64(now_ms).ok_or_else(|| error::clock_error(env, now_ms))
+}
+
+/// A core duration as the milliseconds JavaScript speaks.
+pub fn millis(d: Duration) -> f64 {
+    d.as_nanos() as f64 / 1e6
 }
 
 /// A JS option value, sorted by what the config cares about.

@@ -33,7 +33,6 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::time::Duration;
 
 use napi::bindgen_prelude::{Float64Array, JsObjectValue, Object, Unknown};
 use napi::{Env, sys};
@@ -48,7 +47,7 @@ use seawall_core::{Budget, ConfigError, Timestamp};
 use crate::breaker::{self, Nesting};
 use crate::budget::{budget, moved};
 use crate::error::{self, NativePoolError};
-use crate::options::{MAX_SAFE_INTEGER, Options, seed_from_f64, timestamp};
+use crate::options::{MAX_SAFE_INTEGER, Options, millis, seed_from_f64, timestamp};
 use crate::slots::Slots;
 
 /// `pending` bit: actions wait in `poolTakeActions`.
@@ -235,10 +234,6 @@ fn id_number(env: &Env, v: u64) -> napi::Result<f64> {
     }
 }
 
-fn millis(d: Duration) -> f64 {
-    d.as_nanos() as f64 / 1e6
-}
-
 /// The engine of one pool, driven by the `seawall` facade. Private: use `Pool` or `PoolEngine`.
 #[napi]
 pub struct NativePool {
@@ -417,15 +412,27 @@ pub fn pool_cancel(env: Env, pool: u32, waiter: f64, now_ms: f64) -> napi::Resul
     })
 }
 
+/// Tells the engine in `pool` what happened to the connection of `connSlot` at `nowMs`, and
+/// returns what is now pending.
+fn handle_slot(
+    env: &Env,
+    pool: u32,
+    conn_slot: f64,
+    now_ms: f64,
+    f: impl FnOnce(&mut PoolCore, SlotId, Timestamp),
+) -> napi::Result<u32> {
+    let now = timestamp(env, now_ms)?;
+    let slot = SlotId::from_u64(id(env, "slot", conn_slot)?);
+    with_pool(env, pool, |e| {
+        f(&mut e.core, slot, now);
+        e.sync()
+    })
+}
+
 /// The create for `connSlot` succeeded.
 #[napi(catch_unwind)]
 pub fn pool_handle_created(env: Env, pool: u32, conn_slot: f64, now_ms: f64) -> napi::Result<u32> {
-    let now = timestamp(&env, now_ms)?;
-    let slot = SlotId::from_u64(id(&env, "slot", conn_slot)?);
-    with_pool(&env, pool, |e| {
-        e.core.handle_created(slot, now);
-        e.sync()
-    })
+    handle_slot(&env, pool, conn_slot, now_ms, PoolCore::handle_created)
 }
 
 /// The create for `connSlot` failed with `error` (its text is what `connectFailed` events and
@@ -438,11 +445,8 @@ pub fn pool_handle_create_failed(
     error: String,
     now_ms: f64,
 ) -> napi::Result<u32> {
-    let now = timestamp(&env, now_ms)?;
-    let slot = SlotId::from_u64(id(&env, "slot", conn_slot)?);
-    with_pool(&env, pool, |e| {
-        e.core.handle_create_failed(slot, &error, now);
-        e.sync()
+    handle_slot(&env, pool, conn_slot, now_ms, |core, slot, now| {
+        core.handle_create_failed(slot, &error, now);
     })
 }
 
@@ -455,11 +459,8 @@ pub fn pool_handle_validated(
     ok: bool,
     now_ms: f64,
 ) -> napi::Result<u32> {
-    let now = timestamp(&env, now_ms)?;
-    let slot = SlotId::from_u64(id(&env, "slot", conn_slot)?);
-    with_pool(&env, pool, |e| {
-        e.core.handle_validated(slot, ok, now);
-        e.sync()
+    handle_slot(&env, pool, conn_slot, now_ms, |core, slot, now| {
+        core.handle_validated(slot, ok, now);
     })
 }
 
@@ -467,11 +468,8 @@ pub fn pool_handle_validated(
 /// when it comes back if checked out.
 #[napi(catch_unwind)]
 pub fn pool_handle_broken(env: Env, pool: u32, conn_slot: f64, now_ms: f64) -> napi::Result<u32> {
-    let now = timestamp(&env, now_ms)?;
-    let slot = SlotId::from_u64(id(&env, "slot", conn_slot)?);
-    with_pool(&env, pool, |e| {
-        e.core.handle_broken(slot, now);
-        e.sync()
+    handle_slot(&env, pool, conn_slot, now_ms, |core, slot, now| {
+        core.handle_broken(slot, now);
     })
 }
 
@@ -892,6 +890,8 @@ fn parse_options(env: &Env, options: Unknown<'_>) -> napi::Result<PoolConfig> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

@@ -35,7 +35,7 @@ use seawall_core::{
 
 use crate::budget::{budget, cap, moved, time_or_exhausted};
 use crate::error;
-use crate::options::{Options, seed_from_f64, timestamp};
+use crate::options::{Options, millis, seed_from_f64, timestamp};
 use crate::slots::Slots;
 
 /// A retry budget and whose clock says what time it is for it.
@@ -370,7 +370,7 @@ pub fn retry_on_failure(
         now_ms,
         retry_budget_now_ms,
         |state, now, b, rb| match state.on_failure(now, b, hint, rb) {
-            RetryDecision::RetryAfter(d) => d.as_nanos() as f64 / 1e6,
+            RetryDecision::RetryAfter(d) => millis(d),
             RetryDecision::GiveUp(reason) => {
                 -1.0 - match reason {
                     GiveUpReason::AttemptsExhausted => 0.0,
@@ -525,9 +525,7 @@ impl NativeRetryBudget {
     /// How long a request or retry counts, in ms.
     #[napi(getter, catch_unwind)]
     pub fn ttl_ms(&self) -> f64 {
-        self.entry
-            .budget
-            .with_core(|c, _| c.config().ttl().as_nanos() as f64 / 1e6)
+        self.entry.budget.with_core(|c, _| millis(c.config().ttl()))
     }
 
     /// The numbers at `nowMs` on the JS clock (ignored when the core's clock is used).
