@@ -307,20 +307,8 @@ class MemoryWatchdog extends EventEmitter {
     } catch (e) {
       // Without /proc (macOS, Windows) the RSS against `limitBytes` or RAM is all there is.
       if (process.platform === 'linux' || this.#probeRoot !== undefined) throw e
-      const limitBytes = this.#policy.config.limitBytes
-      const ram = os.totalmem()
-      const rss = process.memoryUsage.rss()
-      const configured = limitBytes !== null && limitBytes > 0 && limitBytes <= ram
-      return {
-        limitBytes: configured ? limitBytes : ram,
-        limitSource: configured ? 'configured' : 'physical_ram',
-        usageBytes: rss,
-        usageSource: 'process_rss',
-        rssBytes: rss,
-        physicalRamBytes: ram,
-        cgroup: 'none',
-        oomKills: null,
-      }
+      const { limitBytes } = this.#policy.config
+      return readingOf(native.memoryWithoutCgroup(limitBytes ?? undefined, process.memoryUsage.rss(), os.totalmem()))
     }
   }
 

@@ -26,8 +26,8 @@ pub use budget::{
 pub use error::NativePoolError;
 pub use memory::{
     NativeAssessment, NativeDumpFile, NativeDumpPlan, NativeMemoryReading, NativeTrend,
-    NativeWatchdog, NativeWatchdogAction, NativeWatchdogConfig, NativeWatchdogCounts, read_memory,
-    read_memory_at,
+    NativeWatchdog, NativeWatchdogAction, NativeWatchdogConfig, NativeWatchdogCounts,
+    memory_without_cgroup, read_memory, read_memory_at,
 };
 pub use pool::{
     NativeHistogram, NativePool, NativePoolEvent, NativePoolMetrics, pool_acquire,

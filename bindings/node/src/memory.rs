@@ -390,6 +390,21 @@ pub fn read_memory_at(
     probe(&env, Some(&root), limit)
 }
 
+/// The reading where `/proc` cannot be read (not Linux): the process RSS against `limitBytes` or
+/// the total memory, as the core rules it (`MemoryReading::without_cgroup`).
+#[napi(catch_unwind)]
+pub fn memory_without_cgroup(
+    env: Env,
+    limit_bytes: Option<f64>,
+    rss_bytes: f64,
+    physical_ram_bytes: f64,
+) -> napi::Result<NativeMemoryReading> {
+    let limit = limit_argument(&env, limit_bytes)?;
+    let rss = bytes_argument(&env, "rss_bytes", rss_bytes)?;
+    let ram = bytes_argument(&env, "physical_ram_bytes", physical_ram_bytes)?;
+    Ok(reading(&MemoryReading::without_cgroup(limit, rss, ram)))
+}
+
 /// An evidence file already in the dump directory.
 #[napi(object)]
 pub struct NativeDumpFile {

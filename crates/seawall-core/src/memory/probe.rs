@@ -187,6 +187,34 @@ pub struct MemoryReading {
     pub oom_kills: Option<u64>,
 }
 
+impl MemoryReading {
+    /// The reading where no cgroup applies: the process RSS against the configured limit
+    /// (ignored when 0, and when above RAM, which it cannot be) or physical RAM. The probe gives
+    /// this without a cgroup; a binding builds it where `/proc` cannot be read (macOS, Windows)
+    /// from its runtime's RSS and total memory, so the rule stays here.
+    pub fn without_cgroup(
+        configured_limit: Option<u64>,
+        rss_bytes: u64,
+        physical_ram_bytes: u64,
+    ) -> Self {
+        let configured = configured_limit.filter(|&l| l > 0 && l <= physical_ram_bytes);
+        MemoryReading {
+            limit_bytes: configured.unwrap_or(physical_ram_bytes),
+            limit_source: if configured.is_some() {
+                LimitSource::Configured
+            } else {
+                LimitSource::PhysicalRam
+            },
+            usage_bytes: rss_bytes,
+            usage_source: UsageSource::ProcessRss,
+            rss_bytes,
+            physical_ram_bytes,
+            cgroup: CgroupVersion::None,
+            oom_kills: None,
+        }
+    }
+}
+
 /// What was wrong with a file the probe cannot do without.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FileFault {
@@ -368,16 +396,11 @@ impl<S: MemorySource> MemoryProbe<S> {
         }
 
         let Some(cgroup) = self.locate_cgroup() else {
-            return Ok(MemoryReading {
-                limit_bytes: limit.bytes,
-                limit_source: limit.source,
-                usage_bytes: rss_bytes,
-                usage_source: UsageSource::ProcessRss,
+            return Ok(MemoryReading::without_cgroup(
+                self.configured_limit,
                 rss_bytes,
                 physical_ram_bytes,
-                cgroup: CgroupVersion::None,
-                oom_kills: None,
-            });
+            ));
         };
 
         // A v1 limit above physical RAM (or the v1 "unlimited") never beats RAM, so the plain
@@ -730,6 +753,27 @@ mod tests {
     impl Drop for FakeTree {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+
+    #[test]
+    fn without_a_cgroup_the_rss_meets_the_configured_limit_or_ram() {
+        let r = MemoryReading::without_cgroup(Some(GIB), RSS, RAM);
+        assert_eq!(
+            (r.limit_bytes, r.limit_source),
+            (GIB, LimitSource::Configured)
+        );
+        assert_eq!(
+            (r.usage_bytes, r.usage_source),
+            (RSS, UsageSource::ProcessRss)
+        );
+        assert_eq!(r.cgroup, CgroupVersion::None);
+        for ignored in [None, Some(0), Some(RAM + 1)] {
+            let r = MemoryReading::without_cgroup(ignored, RSS, RAM);
+            assert_eq!(
+                (r.limit_bytes, r.limit_source),
+                (RAM, LimitSource::PhysicalRam)
+            );
         }
     }
 
