@@ -133,23 +133,23 @@ impl Breaker {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        failure_rate_threshold: &Bound<'_, PyAny>,
-        slow_call_rate_threshold: &Bound<'_, PyAny>,
-        slow_call_duration: &Bound<'_, PyAny>,
-        window: &Bound<'_, PyAny>,
-        window_size: &Bound<'_, PyAny>,
-        window_duration: &Bound<'_, PyAny>,
-        window_buckets: &Bound<'_, PyAny>,
-        minimum_calls: &Bound<'_, PyAny>,
-        consecutive_failures: &Bound<'_, PyAny>,
-        open_duration: &Bound<'_, PyAny>,
-        backoff: &Bound<'_, PyAny>,
-        backoff_multiplier: &Bound<'_, PyAny>,
-        max_open_duration: &Bound<'_, PyAny>,
-        backoff_jitter: &Bound<'_, PyAny>,
-        half_open_calls: &Bound<'_, PyAny>,
-        max_half_open_duration: &Bound<'_, PyAny>,
-        seed: &Bound<'_, PyAny>,
+        failure_rate_threshold: Bound<'_, PyAny>,
+        slow_call_rate_threshold: Bound<'_, PyAny>,
+        slow_call_duration: Bound<'_, PyAny>,
+        window: Bound<'_, PyAny>,
+        window_size: Bound<'_, PyAny>,
+        window_duration: Bound<'_, PyAny>,
+        window_buckets: Bound<'_, PyAny>,
+        minimum_calls: Bound<'_, PyAny>,
+        consecutive_failures: Bound<'_, PyAny>,
+        open_duration: Bound<'_, PyAny>,
+        backoff: Bound<'_, PyAny>,
+        backoff_multiplier: Bound<'_, PyAny>,
+        max_open_duration: Bound<'_, PyAny>,
+        backoff_jitter: Bound<'_, PyAny>,
+        half_open_calls: Bound<'_, PyAny>,
+        max_half_open_duration: Bound<'_, PyAny>,
+        seed: Bound<'_, PyAny>,
     ) -> PyResult<Self> {
         let args = BreakerArgs {
             failure_rate_threshold,
@@ -404,24 +404,24 @@ pub(crate) const BREAKER_KEYWORDS: [&str; 17] = [
 ];
 
 /// A breaker's configuration as given from Python, one value per keyword.
-pub(crate) struct BreakerArgs<'a, 'py> {
-    pub(crate) failure_rate_threshold: &'a Bound<'py, PyAny>,
-    pub(crate) slow_call_rate_threshold: &'a Bound<'py, PyAny>,
-    pub(crate) slow_call_duration: &'a Bound<'py, PyAny>,
-    pub(crate) window: &'a Bound<'py, PyAny>,
-    pub(crate) window_size: &'a Bound<'py, PyAny>,
-    pub(crate) window_duration: &'a Bound<'py, PyAny>,
-    pub(crate) window_buckets: &'a Bound<'py, PyAny>,
-    pub(crate) minimum_calls: &'a Bound<'py, PyAny>,
-    pub(crate) consecutive_failures: &'a Bound<'py, PyAny>,
-    pub(crate) open_duration: &'a Bound<'py, PyAny>,
-    pub(crate) backoff: &'a Bound<'py, PyAny>,
-    pub(crate) backoff_multiplier: &'a Bound<'py, PyAny>,
-    pub(crate) max_open_duration: &'a Bound<'py, PyAny>,
-    pub(crate) backoff_jitter: &'a Bound<'py, PyAny>,
-    pub(crate) half_open_calls: &'a Bound<'py, PyAny>,
-    pub(crate) max_half_open_duration: &'a Bound<'py, PyAny>,
-    pub(crate) seed: &'a Bound<'py, PyAny>,
+pub(crate) struct BreakerArgs<'py> {
+    pub(crate) failure_rate_threshold: Bound<'py, PyAny>,
+    pub(crate) slow_call_rate_threshold: Bound<'py, PyAny>,
+    pub(crate) slow_call_duration: Bound<'py, PyAny>,
+    pub(crate) window: Bound<'py, PyAny>,
+    pub(crate) window_size: Bound<'py, PyAny>,
+    pub(crate) window_duration: Bound<'py, PyAny>,
+    pub(crate) window_buckets: Bound<'py, PyAny>,
+    pub(crate) minimum_calls: Bound<'py, PyAny>,
+    pub(crate) consecutive_failures: Bound<'py, PyAny>,
+    pub(crate) open_duration: Bound<'py, PyAny>,
+    pub(crate) backoff: Bound<'py, PyAny>,
+    pub(crate) backoff_multiplier: Bound<'py, PyAny>,
+    pub(crate) max_open_duration: Bound<'py, PyAny>,
+    pub(crate) backoff_jitter: Bound<'py, PyAny>,
+    pub(crate) half_open_calls: Bound<'py, PyAny>,
+    pub(crate) max_half_open_duration: Bound<'py, PyAny>,
+    pub(crate) seed: Bound<'py, PyAny>,
 }
 
 /// Validates a breaker configuration (durations in seconds); errors name the keywords as
@@ -429,29 +429,29 @@ pub(crate) struct BreakerArgs<'a, 'py> {
 pub(crate) fn breaker_config(
     py: Python<'_>,
     f: Fields,
-    a: &BreakerArgs<'_, '_>,
+    a: &BreakerArgs<'_>,
 ) -> PyResult<BreakerConfig> {
     // Converted in the order the core validates, so that a configuration with several bad
     // values reports the same field first in every language.
     let failure_rate_threshold =
-        convert::number(f, "failure_rate_threshold", a.failure_rate_threshold)?;
+        convert::number(f, "failure_rate_threshold", &a.failure_rate_threshold)?;
     let slow_call_rate_threshold =
-        convert::number(f, "slow_call_rate_threshold", a.slow_call_rate_threshold)?;
-    let slow_call_duration = optional(a.slow_call_duration)
+        convert::number(f, "slow_call_rate_threshold", &a.slow_call_rate_threshold)?;
+    let slow_call_duration = optional(&a.slow_call_duration)
         .map(|v| convert::duration(py, f, "slow_call_duration", v))
         .transpose()?;
     let window = window_config(py, f, a)?;
-    let minimum_calls = convert::count(py, f, "minimum_calls", a.minimum_calls)?;
-    let consecutive_failures = optional(a.consecutive_failures)
+    let minimum_calls = convert::count(py, f, "minimum_calls", &a.minimum_calls)?;
+    let consecutive_failures = optional(&a.consecutive_failures)
         .map(|v| convert::count(py, f, "consecutive_failures", v))
         .transpose()?;
-    let open_duration = convert::duration(py, f, "open_duration", a.open_duration)?;
+    let open_duration = convert::duration(py, f, "open_duration", &a.open_duration)?;
     let backoff = backoff_config(py, f, a, open_duration)?;
-    let half_open_calls = convert::count(py, f, "half_open_calls", a.half_open_calls)?;
-    let max_half_open_duration = optional(a.max_half_open_duration)
+    let half_open_calls = convert::count(py, f, "half_open_calls", &a.half_open_calls)?;
+    let max_half_open_duration = optional(&a.max_half_open_duration)
         .map(|v| convert::duration(py, f, "max_half_open_duration", v))
         .transpose()?;
-    let seed = convert::seed(py, f, a.seed)?;
+    let seed = convert::seed(py, f, &a.seed)?;
     BreakerConfig::builder()
         .failure_rate_threshold(failure_rate_threshold)
         .slow_call_rate_threshold(slow_call_rate_threshold)
@@ -497,55 +497,30 @@ pub(crate) fn breaker_config_from_dict(
             )));
         }
     }
-    let mut values = Vec::with_capacity(BREAKER_KEYWORDS.len());
-    for key in BREAKER_KEYWORDS {
-        match d.get_item(key)? {
-            Some(v) => values.push(v),
-            None => {
-                return Err(PyTypeError::new_err(format!("{name} is missing {key}")));
-            }
-        }
-    }
-    let [
-        failure_rate_threshold,
-        slow_call_rate_threshold,
-        slow_call_duration,
-        window,
-        window_size,
-        window_duration,
-        window_buckets,
-        minimum_calls,
-        consecutive_failures,
-        open_duration,
-        backoff,
-        backoff_multiplier,
-        max_open_duration,
-        backoff_jitter,
-        half_open_calls,
-        max_half_open_duration,
-        seed,
-    ] = values.as_slice()
-    else {
-        return Err(PyTypeError::new_err(format!("{name} is incomplete")));
+    // Looked up in BREAKER_KEYWORDS' order (fields are evaluated as written), so the first
+    // missing keyword is the one reported.
+    let get = |key: &str| {
+        d.get_item(key)?
+            .ok_or_else(|| PyTypeError::new_err(format!("{name} is missing {key}")))
     };
     let args = BreakerArgs {
-        failure_rate_threshold,
-        slow_call_rate_threshold,
-        slow_call_duration,
-        window,
-        window_size,
-        window_duration,
-        window_buckets,
-        minimum_calls,
-        consecutive_failures,
-        open_duration,
-        backoff,
-        backoff_multiplier,
-        max_open_duration,
-        backoff_jitter,
-        half_open_calls,
-        max_half_open_duration,
-        seed,
+        failure_rate_threshold: get("failure_rate_threshold")?,
+        slow_call_rate_threshold: get("slow_call_rate_threshold")?,
+        slow_call_duration: get("slow_call_duration")?,
+        window: get("window")?,
+        window_size: get("window_size")?,
+        window_duration: get("window_duration")?,
+        window_buckets: get("window_buckets")?,
+        minimum_calls: get("minimum_calls")?,
+        consecutive_failures: get("consecutive_failures")?,
+        open_duration: get("open_duration")?,
+        backoff: get("backoff")?,
+        backoff_multiplier: get("backoff_multiplier")?,
+        max_open_duration: get("max_open_duration")?,
+        backoff_jitter: get("backoff_jitter")?,
+        half_open_calls: get("half_open_calls")?,
+        max_half_open_duration: get("max_half_open_duration")?,
+        seed: get("seed")?,
     };
     breaker_config(py, f, &args)
 }
@@ -557,18 +532,18 @@ fn type_name(v: &Bound<'_, PyAny>) -> String {
 }
 
 /// `window` and the arguments of its kind as the core's [`WindowConfig`].
-fn window_config(py: Python<'_>, f: Fields, a: &BreakerArgs<'_, '_>) -> PyResult<WindowConfig> {
+fn window_config(py: Python<'_>, f: Fields, a: &BreakerArgs<'_>) -> PyResult<WindowConfig> {
     let kind = convert::choice(
         py,
         f,
         "window.kind",
-        a.window,
+        &a.window,
         &["count", "time"],
         "one of 'count', 'time'",
     )?;
     if kind == "time" {
         // Leaving out an argument the call needs is a TypeError in Python.
-        let Some(window_duration) = optional(a.window_duration) else {
+        let Some(window_duration) = optional(&a.window_duration) else {
             return Err(PyTypeError::new_err(format!(
                 "{} is required when {} is 'time'",
                 f.py("window.duration"),
@@ -577,18 +552,18 @@ fn window_config(py: Python<'_>, f: Fields, a: &BreakerArgs<'_, '_>) -> PyResult
         };
         return Ok(WindowConfig::Time {
             duration: convert::duration(py, f, "window.duration", window_duration)?,
-            buckets: convert::count(py, f, "window.buckets", a.window_buckets)?,
+            buckets: convert::count(py, f, "window.buckets", &a.window_buckets)?,
         });
     }
     convert::only_with(
         py,
         f,
         "window.duration",
-        a.window_duration,
+        &a.window_duration,
         "None unless window is 'time'",
     )?;
     Ok(WindowConfig::Count {
-        size: convert::count(py, f, "window.size", a.window_size)?,
+        size: convert::count(py, f, "window.size", &a.window_size)?,
     })
 }
 
@@ -597,32 +572,32 @@ fn window_config(py: Python<'_>, f: Fields, a: &BreakerArgs<'_, '_>) -> PyResult
 fn backoff_config(
     py: Python<'_>,
     f: Fields,
-    a: &BreakerArgs<'_, '_>,
+    a: &BreakerArgs<'_>,
     open_duration: Duration,
 ) -> PyResult<BackoffConfig> {
     let kind = convert::choice(
         py,
         f,
         "backoff.kind",
-        a.backoff,
+        &a.backoff,
         &["fixed", "exponential"],
         "one of 'fixed', 'exponential'",
     )?;
     if kind == "exponential" {
         return Ok(BackoffConfig::Exponential {
-            multiplier: convert::number(f, "backoff.multiplier", a.backoff_multiplier)?,
-            max_open_duration: match optional(a.max_open_duration) {
+            multiplier: convert::number(f, "backoff.multiplier", &a.backoff_multiplier)?,
+            max_open_duration: match optional(&a.max_open_duration) {
                 Some(v) => convert::duration(py, f, "backoff.max_open_duration", v)?,
                 None => BackoffConfig::default_max_open_duration(open_duration),
             },
-            jitter: convert::number(f, "backoff.jitter", a.backoff_jitter)?,
+            jitter: convert::number(f, "backoff.jitter", &a.backoff_jitter)?,
         });
     }
     convert::only_with(
         py,
         f,
         "backoff.max_open_duration",
-        a.max_open_duration,
+        &a.max_open_duration,
         "None unless backoff is 'exponential'",
     )?;
     Ok(BackoffConfig::Fixed)

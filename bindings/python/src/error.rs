@@ -60,6 +60,10 @@ pub(crate) const BREAKER_FIELDS: Fields = Fields::new(&[
 /// `TimeoutPolicy`'s and `Budget`'s keywords: the core's names already.
 pub(crate) const BUDGET_FIELDS: Fields = Fields::new(&[]);
 
+/// `MemoryWatchdog`'s keywords (`WatchdogCore`'s): the core's names already, so every error
+/// names exactly the keyword the user typed.
+pub(crate) const WATCHDOG_FIELDS: Fields = Fields::new(&[]);
+
 /// `Pool`'s, `SyncPool`'s and `PoolEngine`'s keywords.
 pub(crate) const POOL_FIELDS: Fields = Fields::new(&[
     ("create_backoff.base", "create_backoff_base"),
@@ -346,6 +350,7 @@ mod tests {
         assert_eq!(RETRY_FIELDS.py("backoff.cap"), "cap");
         assert_eq!(RETRY_FIELDS.py("retry_budget.ttl"), "ttl");
         assert_eq!(BUDGET_FIELDS.py("max_timeout"), "max_timeout");
+        assert_eq!(WATCHDOG_FIELDS.py("trend_window"), "trend_window");
     }
 
     #[test]

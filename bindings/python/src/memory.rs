@@ -24,9 +24,7 @@ use seawall_core::memory::{
 };
 
 use crate::convert::{self, optional, repr, timestamp};
-// The watchdog's keywords are the core's field names, so the identity table (the budget's, which
-// renames nothing) is the right one: every error names exactly the keyword the user typed.
-use crate::error::{BUDGET_FIELDS as F, config_error, type_error};
+use crate::error::{WATCHDOG_FIELDS as F, config_error, type_error};
 
 const ACT_MODES: &[&str] = &["restart", "event_only"];
 const ACT_MODES_EXPECTED: &str = "one of 'restart', 'event_only'";
